@@ -1,0 +1,1 @@
+"""Välitupa's domain and wiring: settings, application, CLI, scheduler, programme and digest."""
