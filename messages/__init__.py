@@ -85,7 +85,9 @@ class Catalog:
     def plain(self, lang: str, key: str, /, **params: object) -> str:
         """Render ``key`` without escaping, for plain-text places (button labels, file names)."""
         template = self.raw(lang, key)
-        return template.format_map({name: str(value) for name, value in params.items()}) if params else template
+        return (
+            template.format_map({name: str(value) for name, value in params.items()}) if params else template
+        )
 
     def all_languages(self, key: str) -> dict[str, str]:
         return {lang: self.raw(lang, key) for lang in self._texts}
@@ -111,7 +113,9 @@ def missing_translations(catalog: Catalog, languages: Iterable[str] = LANGUAGES)
         reference = set().union(*fields.values())
         for lang, names in fields.items():
             if names != reference:
-                problems.append(f"{lang}: {key} has placeholders {sorted(names)}, expected {sorted(reference)}")
+                problems.append(
+                    f"{lang}: {key} has placeholders {sorted(names)}, expected {sorted(reference)}"
+                )
     return problems
 
 

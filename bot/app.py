@@ -1,0 +1,178 @@
+"""The composition root: builds the python-telegram-bot Application and registers every feature.
+
+Order matters in one place only: the guard (groups -2/-1) runs before everything else, the anytime
+capture of plain messages comes after every feature's commands, and the fallbacks for unknown
+commands and stale buttons come last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
+
+from bot.commands import publish_commands
+from bot.context import Ctx, Services
+from bot.ratelimit import PacedRateLimiter
+from messages import normalise_language
+
+log = logging.getLogger(__name__)
+
+Feature = Callable[[Application], None]
+StartHook = Callable[[Application], Awaitable[None]]
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Updates run concurrently, but one person's updates run in the order they were sent."""
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        if user is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(user.id, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and self._locks.get(user.id) is lock:
+                del self._locks[user.id]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def features() -> list[Feature]:
+    from handlers import capture, experiments, guard, ideas, join, mydata
+
+    ordered: list[Feature] = [
+        guard.register,
+        join.register,
+        ideas.register,
+        experiments.register,
+        mydata.register,
+    ]
+    ordered += optional_features()
+    ordered += [capture.register, mydata.register_fallbacks, guard.register_fallbacks]
+    return ordered
+
+
+def optional_features() -> list[Feature]:
+    """Facilitator features (programme, digest, moderation, admin), each a module with ``register``."""
+    import importlib
+
+    found: list[Feature] = []
+    for name in ("handlers.admin", "handlers.facilitator", "handlers.reports"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        found.append(module.register)
+    return found
+
+
+def build_application(services: Services, *, with_updater: bool = True) -> Application:
+    settings = services.settings
+    api = settings.telegram_api_url
+    builder = (
+        Application.builder()
+        .token(settings.require_token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=Ctx))
+        .rate_limiter(PacedRateLimiter(bulk_per_second=settings.broadcast_rate, metrics=services.metrics))
+        .concurrent_updates(PerUserUpdateProcessor(64))
+        .connection_pool_size(128)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if not with_updater:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data["services"] = services
+    services.extras.setdefault("start_hooks", [])
+    services.extras.setdefault("stop_hooks", [])
+    for register in features():
+        register(application)
+    application.add_error_handler(on_error)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    me = await application.bot.get_me()
+    services.bot_username = me.username or ""
+    try:
+        await publish_commands(application.bot, services.catalog)
+    except TelegramError as error:
+        log.warning("could not publish the command menu: %s", type(error).__name__)
+    for hook in services.extras.get("start_hooks", []):
+        await hook(application)
+
+
+async def _post_shutdown(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    for hook in services.extras.get("stop_hooks", []):
+        await hook(application)
+
+
+_last_reported: dict[str, float] = {}
+REPORT_INTERVAL = 3600.0
+
+
+async def on_error(update: object, context: Ctx) -> None:
+    """Log with context (never message contents), apologise to the user, tell the operator once an hour."""
+    error = context.error
+    services = context.services
+    kind = type(error).__name__
+    services.metrics.handler_errors.inc(kind=kind)
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("unhandled %s in update %s", kind, update_id, exc_info=error)
+    if (
+        isinstance(update, Update)
+        and update.effective_chat is not None
+        and update.effective_chat.type == "private"
+    ):
+        if isinstance(error, Forbidden):
+            return
+        user = update.effective_user
+        lang = normalise_language(user.language_code if user else None)
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(services.catalog.plain(lang, "error.apology_short"))
+            else:
+                await context.bot.send_message(
+                    update.effective_chat.id, services.t(lang, "error.apology"), parse_mode=ParseMode.HTML
+                )
+        except TelegramError:
+            log.warning("could not send the apology for update %s", update_id)
+    operator = services.settings.operator_chat_id
+    now = time.monotonic()
+    if operator is not None and now - _last_reported.get(kind, -REPORT_INTERVAL) >= REPORT_INTERVAL:
+        _last_reported[kind] = now
+        try:
+            await context.bot.send_message(
+                operator,
+                f"⚠️ Välitupa ({html.escape(services.instance)}): <code>{html.escape(kind)}</code> "
+                f"in update {update_id}. See the logs.",
+                parse_mode=ParseMode.HTML,
+            )
+        except TelegramError:
+            log.warning("could not notify the operator chat")

@@ -1,0 +1,323 @@
+"""What participants contribute: observations, ideas and their supports, experiment log entries."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from difflib import SequenceMatcher
+from functools import lru_cache
+from typing import Literal
+
+import simplemma
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Membership, Submission, Support
+
+THEMES: tuple[str, ...] = ("pain", "bright", "question", "other")
+MEDIA_TYPES: tuple[str, ...] = ("photo", "voice", "video", "video_note", "document", "audio")
+IDEAS_PER_PAGE = 5
+TITLE_MAX = 120
+
+
+@dataclass(frozen=True)
+class Media:
+    media_type: str
+    file_id: str
+
+
+async def add_observation(
+    session: AsyncSession,
+    *,
+    membership: Membership,
+    text: str | None,
+    media: Media | None,
+    chat_id: int,
+    message_id: int | None,
+    now: datetime,
+) -> Submission:
+    submission = Submission(
+        process_id=membership.process_id,
+        membership_id=membership.id,
+        kind="observation",
+        text=text,
+        media_type=media.media_type if media else None,
+        file_id=media.file_id if media else None,
+        chat_id=chat_id,
+        message_id=message_id,
+        created_at=now,
+    )
+    session.add(submission)
+    await session.flush()
+    return submission
+
+
+async def own_submission(
+    session: AsyncSession, *, submission_id: int, user_id: int
+) -> Submission | Literal["gone", "foreign"]:
+    """The submission if it belongs to the user; "foreign" if it is someone else's; "gone" if erased."""
+    submission = await session.get(Submission, submission_id)
+    if submission is None:
+        return "gone"
+    owner = await session.scalar(select(Membership.user_id).where(Membership.id == submission.membership_id))
+    return submission if owner == user_id else "foreign"
+
+
+async def update_from_edit(
+    session: AsyncSession, *, chat_id: int, message_id: int, text: str | None, now: datetime
+) -> Submission | None:
+    """An edited Telegram message updates what was stored from it."""
+    submission = await session.scalar(
+        select(Submission).where(Submission.chat_id == chat_id, Submission.message_id == message_id)
+    )
+    if submission is None:
+        return None
+    submission.text = text
+    submission.updated_at = now
+    return submission
+
+
+def first_line_title(text: str | None) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
+
+
+def refile_as_idea(submission: Submission, now: datetime) -> None:
+    submission.kind = "idea"
+    submission.title = submission.title or first_line_title(submission.text) or "—"
+    submission.updated_at = now
+
+
+async def save_idea(
+    session: AsyncSession,
+    *,
+    membership: Membership,
+    title: str,
+    need: str | None,
+    partners: str | None,
+    first_experiment: str | None,
+    now: datetime,
+) -> Submission:
+    idea = Submission(
+        process_id=membership.process_id,
+        membership_id=membership.id,
+        kind="idea",
+        title=title[:300],
+        text=title,
+        need=need,
+        partners=partners,
+        first_experiment=first_experiment,
+        created_at=now,
+    )
+    session.add(idea)
+    await session.flush()
+    return idea
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    [
+        "ja",
+        "tai",
+        "sekä",
+        "on",
+        "ei",
+        "että",
+        "kun",
+        "jos",
+        "se",
+        "ne",
+        "joka",
+        "mikä",
+        "kuin",
+        "myös",
+        "och",
+        "eller",
+        "att",
+        "det",
+        "som",
+        "en",
+        "ett",
+        "är",
+        "inte",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "for",
+        "in",
+        "on",
+        "with",
+    ]
+)
+
+
+@lru_cache(maxsize=4096)
+def _lemmas(text: str, language: str) -> frozenset[str]:
+    words = _WORD.findall(unicodedata.normalize("NFC", text.casefold()))
+    langs = (language, "fi", "sv", "en") if language in ("fi", "sv", "en") else ("fi", "sv", "en")
+    lemmas = set()
+    for word in words:
+        if word in _STOP or len(word) < 2:
+            continue
+        lemmas.add(simplemma.lemmatize(word, lang=tuple(dict.fromkeys(langs))).casefold())
+    return frozenset(lemmas)
+
+
+def similarity(a: str, b: str, language: str = "fi") -> float:
+    """How alike two idea names are: lemma overlap (so "kerho" and "kerhoja" match) or spelling."""
+    lemmas_a, lemmas_b = _lemmas(a, language), _lemmas(b, language)
+    overlap = len(lemmas_a & lemmas_b) / len(lemmas_a | lemmas_b) if lemmas_a and lemmas_b else 0.0
+    spelling = SequenceMatcher(None, a.casefold(), b.casefold()).ratio()
+    return max(overlap, spelling)
+
+
+async def similar_ideas(
+    session: AsyncSession,
+    *,
+    process_id: int,
+    title: str,
+    language: str,
+    limit: int = 3,
+    threshold: float = 0.5,
+) -> list[Submission]:
+    ideas = await session.scalars(
+        select(Submission).where(
+            Submission.process_id == process_id,
+            Submission.kind == "idea",
+            Submission.hidden.is_(False),
+            Submission.merged_into_id.is_(None),
+        )
+    )
+    scored = [(similarity(title, idea.title or "", language), idea) for idea in ideas]
+    scored = [pair for pair in scored if pair[0] >= threshold]
+    scored.sort(key=lambda pair: (-pair[0], pair[1].id))
+    return [idea for _, idea in scored[:limit]]
+
+
+@dataclass(frozen=True)
+class IdeaRow:
+    idea: Submission
+    supports: int
+    supported_by_me: bool
+    mine: bool
+
+
+@dataclass(frozen=True)
+class IdeaPage:
+    rows: list[IdeaRow]
+    page: int
+    pages: int
+    total: int
+
+
+async def idea_page(session: AsyncSession, *, membership: Membership, page: int) -> IdeaPage:
+    """Shared ideas of the member's process, most supported first, without who supported."""
+    base = (
+        Submission.process_id == membership.process_id,
+        Submission.kind == "idea",
+        Submission.hidden.is_(False),
+        Submission.merged_into_id.is_(None),
+    )
+    total = int(await session.scalar(select(func.count()).select_from(Submission).where(*base)) or 0)
+    pages = max(1, -(-total // IDEAS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    support_count = (
+        select(func.count()).select_from(Support).where(Support.idea_id == Submission.id).scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Submission, support_count)
+        .where(*base)
+        .order_by(support_count.desc(), Submission.created_at.desc(), Submission.id.desc())
+        .offset(page * IDEAS_PER_PAGE)
+        .limit(IDEAS_PER_PAGE)
+    )
+    ideas = [(idea, int(count)) for idea, count in rows.all()]
+    mine = set(
+        await session.scalars(
+            select(Support.idea_id).where(
+                Support.membership_id == membership.id, Support.idea_id.in_([idea.id for idea, _ in ideas])
+            )
+        )
+    )
+    return IdeaPage(
+        rows=[
+            IdeaRow(
+                idea=idea,
+                supports=count,
+                supported_by_me=idea.id in mine,
+                mine=idea.membership_id == membership.id,
+            )
+            for idea, count in ideas
+        ],
+        page=page,
+        pages=pages,
+        total=total,
+    )
+
+
+async def toggle_support(
+    session: AsyncSession, *, membership: Membership, idea_id: int, now: datetime
+) -> bool | None:
+    """Support or withdraw support. None if the idea is not a visible idea of the member's process."""
+    idea = await session.get(Submission, idea_id)
+    if (
+        idea is None
+        or idea.kind != "idea"
+        or idea.process_id != membership.process_id
+        or idea.hidden
+        or idea.merged_into_id is not None
+    ):
+        return None
+    existing = await session.get(Support, (idea_id, membership.id))
+    if existing is not None:
+        await session.execute(
+            delete(Support).where(Support.idea_id == idea_id, Support.membership_id == membership.id)
+        )
+        return False
+    session.add(Support(idea_id=idea_id, membership_id=membership.id, created_at=now))
+    return True
+
+
+async def own_ideas(session: AsyncSession, *, membership: Membership, limit: int = 8) -> list[Submission]:
+    result = await session.scalars(
+        select(Submission)
+        .where(Submission.membership_id == membership.id, Submission.kind == "idea")
+        .order_by(Submission.created_at.desc())
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def save_experiment(
+    session: AsyncSession,
+    *,
+    membership: Membership,
+    idea_id: int | None,
+    title: str | None,
+    done: str | None,
+    happened: str | None,
+    learned: str | None,
+    obstacles: str | None,
+    now: datetime,
+) -> Submission:
+    entry = Submission(
+        process_id=membership.process_id,
+        membership_id=membership.id,
+        kind="experiment",
+        idea_id=idea_id,
+        title=title,
+        text=done,
+        happened=happened,
+        learned=learned,
+        obstacles=obstacles,
+        created_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry

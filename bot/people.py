@@ -1,0 +1,240 @@
+"""Users and memberships: consent, joining a process, switching, pausing, own data and erasure."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Delivery, Membership, Organisation, Process, Prompt, Submission, Support, User
+
+ROLES: tuple[str, ...] = ("management", "employee", "elected", "other")
+
+
+@dataclass(frozen=True)
+class Invite:
+    process: Process
+    facilitator: bool
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def find_invite(session: AsyncSession, code: str) -> Invite | None:
+    """The process behind a ``/start`` code, or None for an unknown or expired code."""
+    if not code or len(code) > 64:
+        return None
+    process = await session.scalar(
+        select(Process)
+        .where((Process.participant_code == code) | (Process.facilitator_code == code))
+        .options(selectinload(Process.organisations), selectinload(Process.workshops))
+    )
+    if process is None:
+        return None
+    return Invite(process=process, facilitator=process.facilitator_code == code)
+
+
+async def record_refusal(session: AsyncSession, *, user_id: int, now: datetime) -> None:
+    """Declining stores nothing but the refusal itself."""
+    user = await session.get(User, user_id)
+    if user is None:
+        session.add(User(id=user_id, consent="declined", consent_at=now, created_at=now))
+    elif user.consent != "given":
+        user.consent, user.consent_at = "declined", now
+
+
+async def give_consent(session: AsyncSession, *, user_id: int, language: str, now: datetime) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, consent="given", consent_at=now, language=language, created_at=now)
+        session.add(user)
+    else:
+        user.consent, user.consent_at = "given", now
+        user.language = user.language or language
+    await session.flush()
+    return user
+
+
+async def new_pseudonym(session: AsyncSession, process_id: int) -> str:
+    while True:
+        candidate = "P-" + secrets.token_hex(3).upper()
+        taken = await session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.process_id == process_id, Membership.pseudonym == candidate)
+        )
+        if not taken:
+            return candidate
+
+
+async def join(
+    session: AsyncSession, *, user: User, invite: Invite, display_name: str | None, now: datetime
+) -> tuple[Membership, bool]:
+    """Add the user to the invite's process (or upgrade to facilitator). Returns (membership, new)."""
+    membership = await session.scalar(
+        select(Membership).where(Membership.process_id == invite.process.id, Membership.user_id == user.id)
+    )
+    created = membership is None
+    if membership is None:
+        membership = Membership(
+            process_id=invite.process.id,
+            user_id=user.id,
+            is_facilitator=invite.facilitator,
+            pseudonym=await new_pseudonym(session, invite.process.id),
+            display_name=display_name,
+            joined_at=now,
+            complete=invite.facilitator,
+        )
+        session.add(membership)
+    elif invite.facilitator and not membership.is_facilitator:
+        membership.is_facilitator = True
+        membership.complete = True
+    await session.flush()
+    user.active_membership_id = membership.id
+    return membership, created
+
+
+async def membership_by_id(session: AsyncSession, membership_id: int | None) -> Membership | None:
+    if membership_id is None:
+        return None
+    return await session.scalar(
+        select(Membership)
+        .where(Membership.id == membership_id)
+        .options(
+            selectinload(Membership.process).selectinload(Process.organisations),
+            selectinload(Membership.process).selectinload(Process.workshops),
+            selectinload(Membership.organisation),
+        )
+    )
+
+
+async def active_membership(session: AsyncSession, user: User) -> Membership | None:
+    membership = await membership_by_id(session, user.active_membership_id)
+    if membership is not None and membership.user_id == user.id:
+        return membership
+    memberships = await memberships_of(session, user.id)
+    if memberships:
+        user.active_membership_id = memberships[-1].id
+        return memberships[-1]
+    return None
+
+
+async def memberships_of(session: AsyncSession, user_id: int) -> list[Membership]:
+    result = await session.scalars(
+        select(Membership)
+        .where(Membership.user_id == user_id)
+        .options(selectinload(Membership.process), selectinload(Membership.organisation))
+        .order_by(Membership.joined_at, Membership.id)
+    )
+    return list(result)
+
+
+async def organisation_of_process(
+    session: AsyncSession, *, process_id: int, organisation_id: int
+) -> Organisation | None:
+    organisation = await session.get(Organisation, organisation_id)
+    return organisation if organisation is not None and organisation.process_id == process_id else None
+
+
+async def forget(session: AsyncSession, *, user_id: int) -> int:
+    """Erase the user and everything they submitted. Returns how many submissions went."""
+    membership_ids = select(Membership.id).where(Membership.user_id == user_id)
+    count = await session.scalar(
+        select(func.count()).select_from(Submission).where(Submission.membership_id.in_(membership_ids))
+    )
+    # Explicit deletes, not only cascades: SQLite needs foreign keys on for cascades, and erasure
+    # must not depend on a pragma.
+    await session.execute(delete(Support).where(Support.membership_id.in_(membership_ids)))
+    await session.execute(delete(Submission).where(Submission.membership_id.in_(membership_ids)))
+    await session.execute(delete(Delivery).where(Delivery.membership_id.in_(membership_ids)))
+    await session.execute(delete(Membership).where(Membership.user_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+    return int(count or 0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def export_own_data(session: AsyncSession, *, user_id: int) -> dict[str, Any]:
+    """Everything stored about one user, for ``/mydata``."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return {"telegram_user_id": user_id, "stored": False}
+    memberships = await memberships_of(session, user_id)
+    out: dict[str, Any] = {
+        "telegram_user_id": user.id,
+        "consent": user.consent,
+        "consent_at": _iso(user.consent_at),
+        "language": user.language,
+        "created_at": _iso(user.created_at),
+        "processes": [],
+    }
+    for membership in memberships:
+        submissions = await session.scalars(
+            select(Submission)
+            .where(Submission.membership_id == membership.id)
+            .order_by(Submission.created_at)
+        )
+        supported = await session.scalars(
+            select(Submission.title)
+            .join(Support, Support.idea_id == Submission.id)
+            .where(Support.membership_id == membership.id)
+        )
+        prompt_keys = {
+            prompt.id: prompt.key
+            for prompt in await session.scalars(
+                select(Prompt).where(Prompt.process_id == membership.process_id)
+            )
+        }
+        out["processes"].append(
+            {
+                "process": membership.process.name,
+                "facilitator": membership.is_facilitator,
+                "organisation": membership.organisation.name if membership.organisation else None,
+                "role": membership.role,
+                "pseudonym": membership.pseudonym,
+                "show_name": membership.show_name,
+                "display_name": membership.display_name,
+                "paused": membership.paused,
+                "joined_at": _iso(membership.joined_at),
+                "supports": [title for title in supported if title],
+                "submissions": [_submission_json(item, prompt_keys) for item in submissions],
+            }
+        )
+    return out
+
+
+def _submission_json(item: Submission, prompt_keys: dict[int, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": item.id,
+        "kind": item.kind,
+        "created_at": _iso(item.created_at),
+        "updated_at": _iso(item.updated_at),
+        "text": item.text,
+        "media_type": item.media_type,
+        "telegram_file_id": item.file_id,
+        "theme": item.theme,
+        "anonymous": item.anonymous,
+        "hidden_by_facilitator": item.hidden,
+    }
+    optional = {
+        "prompt": prompt_keys.get(item.prompt_id) if item.prompt_id else None,
+        "choice": item.choice,
+        "title": item.title,
+        "need": item.need,
+        "partners": item.partners,
+        "first_experiment": item.first_experiment,
+        "happened": item.happened,
+        "learned": item.learned,
+        "obstacles": item.obstacles,
+        "idea_id": item.idea_id,
+    }
+    data.update({key: value for key, value in optional.items() if value is not None})
+    return data

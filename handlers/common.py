@@ -1,0 +1,131 @@
+"""Small helpers shared by handler modules: who is talking, in which language, and how to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+
+from bot import people
+from bot.context import Ctx, Services
+from messages import normalise_language
+from storage.models import Membership, User
+
+Button = tuple[str, str]
+
+
+def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows if row]
+    )
+
+
+@dataclass
+class Who:
+    """The sender as the database knows them, loaded once per update."""
+
+    user_id: int
+    user: User | None
+    membership: Membership | None
+    client_language: str
+
+    @property
+    def lang(self) -> str:
+        if self.user is not None and self.user.consent == "given" and self.user.language:
+            return self.user.language
+        return self.client_language
+
+    @property
+    def consented(self) -> bool:
+        return self.user is not None and self.user.consent == "given"
+
+    @property
+    def participant(self) -> Membership | None:
+        """The active membership when it is complete enough to contribute."""
+        membership = self.membership
+        return membership if membership is not None and membership.complete else None
+
+
+async def who(session: AsyncSession, update: Update) -> Who:
+    sender = update.effective_user
+    if sender is None:
+        raise ValueError("update without a sender")
+    user = await people.get_user(session, sender.id)
+    membership = None
+    if user is not None and user.consent == "given":
+        membership = await people.active_membership(session, user)
+    return Who(
+        user_id=sender.id,
+        user=user,
+        membership=membership,
+        client_language=normalise_language(sender.language_code),
+    )
+
+
+def client_language(update: Update) -> str:
+    sender = update.effective_user
+    return normalise_language(sender.language_code if sender else None)
+
+
+async def reply(
+    update: Update,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    quote: bool = False,
+) -> Message | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    return await message.reply_text(
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup,
+        disable_web_page_preview=True,
+        do_quote=quote,
+    )
+
+
+async def answer_callback(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text=text, show_alert=alert)
+
+
+async def edit_callback_message(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Replace the pressed message; an unchanged message is not an error worth showing."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    current = query.message
+    same_text = getattr(current, "text_html", None) == text
+    same_markup = (getattr(current, "reply_markup", None) or None) == markup
+    if same_text and same_markup:
+        return
+    await query.edit_message_text(
+        text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
+    )
+
+
+def services(context: Ctx) -> Services:
+    return context.services
+
+
+def callback_parts(update: Update) -> list[str]:
+    query = update.callback_query
+    return (query.data or "").split(":") if query is not None else []
+
+
+def state_of(user: User | None) -> dict[str, Any]:
+    return dict(user.state or {}) if user is not None else {}
+
+
+def set_state(user: User, flow: str | None, **data: Any) -> None:
+    """Store the open dialogue on the user row so it survives a restart of the bot."""
+    user.state = {"flow": flow, **data} if flow else None

@@ -1,0 +1,231 @@
+"""Ideas together: the guided /idea dialogue, similar-idea check, /ideas with supports."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot import contributions
+from bot.context import Ctx, Services
+from bot.contributions import IdeaPage
+from handlers.capture import snippet
+from handlers.common import (
+    Button,
+    answer_callback,
+    callback_parts,
+    edit_callback_message,
+    keyboard,
+    reply,
+    who,
+)
+from handlers.flows import Input, Out, Step, flow
+
+IDEA_STEPS = ("name", "need", "partners", "experiment")
+
+
+def render_idea_page(svc: Services, lang: str, page: IdeaPage) -> tuple[str, InlineKeyboardMarkup | None]:
+    if page.total == 0:
+        return svc.t(lang, "ideas.empty"), None
+    lines = [svc.t(lang, "ideas.header", count=page.total, page=page.page + 1, pages=page.pages)]
+    buttons: list[list[Button]] = []
+    for index, row in enumerate(page.rows, start=page.page * contributions.IDEAS_PER_PAGE + 1):
+        idea = row.idea
+        line = svc.t(lang, "ideas.line", number=index, title=idea.title or "—", supports=row.supports)
+        if idea.need:
+            line += "\n" + svc.t(lang, "ideas.need", need=snippet(idea.need, 140))
+        if idea.first_experiment:
+            line += "\n" + svc.t(
+                lang, "ideas.first_experiment", experiment=snippet(idea.first_experiment, 140)
+            )
+        if row.supported_by_me:
+            line += "\n" + svc.t(lang, "ideas.you_support")
+        lines.append(line)
+        label_key = "ideas.button.unsupport" if row.supported_by_me else "ideas.button.support"
+        buttons.append([(svc.catalog.plain(lang, label_key, number=index), f"su:{idea.id}:{page.page}")])
+    nav: list[Button] = []
+    if page.page > 0:
+        nav.append(("◀", f"ip:{page.page - 1}"))
+    if page.page < page.pages - 1:
+        nav.append(("▶", f"ip:{page.page + 1}"))
+    buttons.append(nav)
+    return "\n\n".join(lines), keyboard(buttons)
+
+
+async def on_idea(update: Update, context: Ctx) -> None:
+    svc = context.services
+
+    async def work(session: AsyncSession) -> Out:
+        sender = await who(session, update)
+        if sender.participant is None or sender.user is None:
+            return Out(svc.t(sender.lang, "start.ask_facilitator"))
+        sender.user.state = {"flow": "idea", "step": "name", "data": {}}
+        return Out(svc.t(sender.lang, "idea.ask_name"))
+
+    out = await svc.db.run(work)
+    await reply(update, out.text, out.markup)
+
+
+@flow("idea")
+async def idea_flow(step: Step, data: Input) -> None:
+    membership = step.sender.participant
+    assert membership is not None
+    current = str(step.state.get("step", "name"))
+    collected = dict(step.state.get("data") or {})
+    text = (data.text or "").strip() or None
+    if current == "similar":
+        step.say("idea.use_buttons")
+        return
+    if current == "name":
+        if data.skip or text is None:
+            step.say("idea.name_needed")
+            return
+        collected["title"] = text[:300]
+        similar = await contributions.similar_ideas(
+            step.session, process_id=membership.process_id, title=text, language=step.lang
+        )
+        if similar:
+            step.set_state("idea", step="similar", data=collected)
+            rows: list[list[Button]] = [
+                [
+                    (
+                        step.svc.catalog.plain(
+                            step.lang, "idea.button.support_that", title=snippet(idea.title, 40)
+                        ),
+                        f"su:{idea.id}:s",
+                    )
+                ]
+                for idea in similar
+            ]
+            rows.append([(step.svc.catalog.plain(step.lang, "idea.button.continue_mine"), "id:go")])
+            listing = "\n".join(
+                f"• {step.svc.t(step.lang, 'idea.similar_line', title=idea.title or '')}" for idea in similar
+            )
+            step.outs.append(Out(step.svc.t(step.lang, "idea.similar", ideas=_html(listing)), keyboard(rows)))
+            return
+        step.set_state("idea", step="need", data=collected)
+        step.say("idea.ask_need")
+        return
+    if current in ("need", "partners"):
+        collected[current] = None if data.skip else text
+        following = IDEA_STEPS[IDEA_STEPS.index(current) + 1]
+        step.set_state("idea", step=following, data=collected)
+        step.say(f"idea.ask_{following}")
+        return
+    collected["experiment"] = None if data.skip else text
+    idea = await contributions.save_idea(
+        step.session,
+        membership=membership,
+        title=str(collected.get("title") or "—"),
+        need=collected.get("need"),
+        partners=collected.get("partners"),
+        first_experiment=collected.get("experiment"),
+        now=step.now,
+    )
+    step.set_state(None)
+    step.say("idea.saved", title=idea.title or "")
+
+
+def _html(text: str) -> object:
+    from messages import Html
+
+    return Html(text)
+
+
+async def on_continue_mine(update: Update, context: Ctx) -> None:
+    svc = context.services
+
+    async def work(session: AsyncSession) -> tuple[str, bool]:
+        sender = await who(session, update)
+        state = dict(sender.user.state or {}) if sender.user else {}
+        if sender.user is None or state.get("flow") != "idea" or state.get("step") != "similar":
+            return sender.lang, False
+        sender.user.state = {"flow": "idea", "step": "need", "data": state.get("data") or {}}
+        return sender.lang, True
+
+    lang, ok = await svc.db.run(work)
+    await answer_callback(update, None if ok else svc.catalog.plain(lang, "button.stale"))
+    if ok:
+        await edit_callback_message(update, svc.t(lang, "idea.ask_need"))
+
+
+async def on_ideas(update: Update, context: Ctx) -> None:
+    svc = context.services
+
+    async def work(session: AsyncSession) -> Out:
+        sender = await who(session, update)
+        if sender.participant is None:
+            return Out(svc.t(sender.lang, "start.ask_facilitator"))
+        page = await contributions.idea_page(session, membership=sender.participant, page=0)
+        text, markup = render_idea_page(svc, sender.lang, page)
+        return Out(text, markup)
+
+    out = await svc.db.run(work)
+    await reply(update, out.text, out.markup)
+
+
+async def on_ideas_page(update: Update, context: Ctx) -> None:
+    svc = context.services
+    parts = callback_parts(update)
+    number = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+        sender = await who(session, update)
+        if sender.participant is None:
+            return sender.lang, None
+        page = await contributions.idea_page(session, membership=sender.participant, page=number)
+        return sender.lang, Out(*render_idea_page(svc, sender.lang, page))
+
+    lang, out = await svc.db.run(work)
+    await answer_callback(update, None if out else svc.catalog.plain(lang, "button.stale"))
+    if out is not None:
+        await edit_callback_message(update, out.text, out.markup)
+
+
+async def on_support(update: Update, context: Ctx) -> None:
+    """Toggle support from the list (``su:<idea>:<page>``) or the similar-idea check (``su:<idea>:s``)."""
+    svc = context.services
+    parts = callback_parts(update)
+    now = svc.clock.now()
+
+    async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
+        sender = await who(session, update)
+        lang = sender.lang
+        if len(parts) != 3 or not parts[1].isdigit() or sender.participant is None or sender.user is None:
+            return lang, "button.stale", None
+        from_similar = parts[2] == "s"
+        if from_similar:
+            state = dict(sender.user.state or {})
+            if state.get("flow") == "idea":
+                sender.user.state = None
+        result = await contributions.toggle_support(
+            session, membership=sender.participant, idea_id=int(parts[1]), now=now
+        )
+        if result is None:
+            return lang, "button.stale", None
+        if from_similar:
+            if result is False:
+                # Pressing "support that one" never withdraws an earlier support.
+                await contributions.toggle_support(
+                    session, membership=sender.participant, idea_id=int(parts[1]), now=now
+                )
+            return lang, None, Out(svc.t(lang, "idea.supported_instead"))
+        page = await contributions.idea_page(
+            session, membership=sender.participant, page=int(parts[2]) if parts[2].isdigit() else 0
+        )
+        notice = "ideas.supported" if result else "ideas.unsupported"
+        return lang, notice, Out(*render_idea_page(svc, lang, page))
+
+    lang, notice, out = await svc.db.run(work)
+    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
+    if out is not None:
+        await edit_callback_message(update, out.text, out.markup)
+
+
+def register(app: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("idea", on_idea, filters=private))
+    app.add_handler(CommandHandler("ideas", on_ideas, filters=private))
+    app.add_handler(CallbackQueryHandler(on_continue_mine, pattern=r"^id:go$"))
+    app.add_handler(CallbackQueryHandler(on_ideas_page, pattern=r"^ip:"))
+    app.add_handler(CallbackQueryHandler(on_support, pattern=r"^su:"))

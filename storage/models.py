@@ -1,0 +1,293 @@
+"""The database schema of Välitupa.
+
+Times are stored in UTC. SQLite keeps them as naive text, so :class:`UTCDateTime` puts the zone back
+on the way out; PostgreSQL keeps ``timestamptz``. Deleting a process, a membership or a user cascades,
+which is what ``/forget`` and the retention purge rely on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on both backends; naive values are refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class User(Base):
+    """A Telegram user. Before consent only the id and the consent state exist."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    consent: Mapped[str] = mapped_column(String(16), default="pending")
+    consent_at: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(8))
+    # Not a foreign key: users and memberships would reference each other in a cycle.
+    active_membership_id: Mapped[int | None] = mapped_column(Integer)
+    # The open dialogue (joining, /idea, /experiment…) as JSON, so it survives a restart.
+    state: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", foreign_keys="Membership.user_id"
+    )
+
+
+class Process(Base):
+    __tablename__ = "processes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="fi")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Helsinki")
+    participant_code: Mapped[str] = mapped_column(String(32), unique=True)
+    facilitator_code: Mapped[str] = mapped_column(String(32), unique=True)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    skip_weekends: Mapped[bool] = mapped_column(Boolean, default=False)
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    digest_spec: Mapped[str] = mapped_column(String(32), default="mon 08:00")
+    min_group: Mapped[int] = mapped_column(Integer, default=3)
+    retention_days: Mapped[int] = mapped_column(Integer, default=180)
+    end_at: Mapped[datetime]
+    source_yaml: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    last_digest_at: Mapped[datetime | None]
+    retention_warned_at: Mapped[datetime | None]
+
+    organisations: Mapped[list[Organisation]] = relationship(
+        back_populates="process", cascade="all, delete-orphan", order_by="Organisation.position"
+    )
+    workshops: Mapped[list[Workshop]] = relationship(
+        back_populates="process", cascade="all, delete-orphan", order_by="Workshop.number"
+    )
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    process: Mapped[Process] = relationship(back_populates="organisations")
+
+
+class Workshop(Base):
+    __tablename__ = "workshops"
+    __table_args__ = (UniqueConstraint("process_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    place: Mapped[str | None] = mapped_column(String(200))
+
+    process: Mapped[Process] = relationship(back_populates="workshops")
+
+
+class Membership(Base):
+    """A user in a process, as a participant or a facilitator."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("process_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    is_facilitator: Mapped[bool] = mapped_column(Boolean, default=False)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
+    role: Mapped[str | None] = mapped_column(String(16))
+    pseudonym: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])
+    process: Mapped[Process] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class Prompt(Base):
+    """A programme item of a process, or an ad-hoc message (announcement, closing the loop)."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (Index("ix_prompts_process_active", "process_id", "active"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    when_text: Mapped[str] = mapped_column(String(64), default="")
+    texts: Mapped[dict[str, Any]]
+    options: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    remind_after_s: Mapped[int | None] = mapped_column(Integer)
+    closes_after_s: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    closes_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """The outbox: one prompt to one participant, with its state and Telegram message id."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "membership_id"),
+        Index("ix_deliveries_state_due", "state", "due_at"),
+        Index("ix_deliveries_remind", "remind_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    # pending → sending → sent → answered; or expired, failed, cancelled.
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    answered_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    reminder_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    prompt: Mapped[Prompt] = relationship()
+    membership: Mapped[Membership] = relationship()
+
+
+class Submission(Base):
+    """Whatever a participant sends: an observation, an idea, an answer or an experiment log entry."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_process_created", "process_id", "created_at"),
+        Index("ix_submissions_chat_message", "chat_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    theme: Mapped[str | None] = mapped_column(String(16))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    ack_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    choice: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(300))
+    need: Mapped[str | None] = mapped_column(Text)
+    partners: Mapped[str | None] = mapped_column(Text)
+    first_experiment: Mapped[str | None] = mapped_column(Text)
+    happened: Mapped[str | None] = mapped_column(Text)
+    learned: Mapped[str | None] = mapped_column(Text)
+    obstacles: Mapped[str | None] = mapped_column(Text)
+    idea_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+    membership: Mapped[Membership] = relationship()
+
+
+class Support(Base):
+    __tablename__ = "supports"
+
+    idea_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class DigestRun(Base):
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("process_id", "due_at"),)
+
+
+class ProcessedUpdate(Base):
+    """Update ids already handled, so a webhook delivered twice is processed once."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real database per test (SQLite file and PostgreSQL), a fake clock, the Bot API
+sandbox, and a running Välitupa Application talking HTTP to the sandbox.
+
+Every database test runs on both backends. PostgreSQL is used when it answers at
+``VALITUPA_TEST_POSTGRES`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``); set
+``VALITUPA_REQUIRE_POSTGRES=1`` (CI does) to fail instead of skipping when it does not.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.clock import FakeClock
+from bot.context import Services
+from bot.settings import Settings
+from messages import Catalog, default_catalog
+from storage import migrate
+from storage.db import Database
+
+POSTGRES_URL = os.environ.get("VALITUPA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("VALITUPA_REQUIRE_POSTGRES") == "1"
+START = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
+
+_postgres_state: dict[str, bool] = {}
+
+
+async def _postgres_available() -> bool:
+    if "ok" not in _postgres_state:
+        engine = create_async_engine(POSTGRES_URL)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            _postgres_state["ok"] = True
+        except Exception:
+            _postgres_state["ok"] = False
+        finally:
+            await engine.dispose()
+    return _postgres_state["ok"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database of the given backend, private to this test."""
+    if backend == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'valitupa.db'}")
+        await migrate.upgrade(database)
+        yield database
+        await database.dispose()
+        return
+    if not await _postgres_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but does not answer at {POSTGRES_URL}")
+        pytest.skip("PostgreSQL not available")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = Database(POSTGRES_URL, schema=schema)
+    try:
+        await migrate.upgrade(database)
+        yield database
+    finally:
+        await database.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Any]:
+    from sandbox.server import BotApiSandbox
+
+    server = BotApiSandbox()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+    problems = server.violations
+    assert not problems, "requests that break the Bot API description:\n" + "\n".join(map(str, problems))
+
+
+def make_settings(sandbox: Any, **overrides: Any) -> Settings:
+    from sandbox.server import SANDBOX_TOKEN
+
+    values: dict[str, Any] = {
+        "bot_token": SANDBOX_TOKEN,
+        "telegram_api_url": sandbox.url,
+        "admin_user_ids": [9001],
+        "broadcast_rate": 200.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(sandbox: Any) -> Settings:
+    return make_settings(sandbox)
+
+
+@pytest.fixture
+async def bot(sandbox: Any, db: Database, clock: FakeClock, settings: Settings) -> AsyncIterator[Any]:
+    from tests.harness import BotHarness
+
+    harness = BotHarness(sandbox=sandbox, db=db, clock=clock, settings=settings)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+def services_for(settings: Settings, db: Database, clock: FakeClock) -> Services:
+    return Services(settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="test")
