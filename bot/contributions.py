@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Literal
 
 import simplemma
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Membership, Submission, Support
@@ -38,20 +38,24 @@ async def add_observation(
     message_id: int | None,
     now: datetime,
 ) -> Submission:
-    submission = Submission(
-        process_id=membership.process_id,
-        membership_id=membership.id,
-        kind="observation",
-        text=text,
-        media_type=media.media_type if media else None,
-        file_id=media.file_id if media else None,
-        chat_id=chat_id,
-        message_id=message_id,
-        created_at=now,
-    )
-    session.add(submission)
-    await session.flush()
-    return submission
+    fields = {
+        "process_id": membership.process_id,
+        "membership_id": membership.id,
+        "kind": "observation",
+        "text": text,
+        "media_type": media.media_type if media else None,
+        "file_id": media.file_id if media else None,
+        "chat_id": chat_id,
+        "message_id": message_id,
+        "created_at": now,
+        "theme": None,
+        "anonymous": False,
+        "hidden": False,
+    }
+    # A plain INSERT … RETURNING: observations are the hot path, and the ORM's flush costs more than
+    # the insert itself. The returned object is for rendering the acknowledgement only.
+    new_id = await session.scalar(insert(Submission).values(**fields).returning(Submission.id))
+    return Submission(id=new_id, **fields)
 
 
 async def own_submission(

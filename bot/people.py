@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import Delivery, Membership, Organisation, Process, Prompt, Submission, Support, User
 
@@ -24,6 +24,41 @@ class Invite:
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+async def user_with_active_membership(
+    session: AsyncSession, user_id: int, *, now: datetime
+) -> tuple[User | None, Membership | None, int]:
+    """The user, their active membership (with its process) and how many prompts are open for them.
+
+    One query, because every update asks it; the open count lets a plain observation skip the
+    prompt lookup entirely.
+    """
+    open_prompts = (
+        select(func.count())
+        .select_from(Delivery)
+        .join(Prompt, Prompt.id == Delivery.prompt_id)
+        .where(
+            Delivery.membership_id == Membership.id,
+            Delivery.state == "sent",
+            (Prompt.closes_at.is_(None)) | (Prompt.closes_at > now),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(User, Membership, open_prompts)
+            .outerjoin(
+                Membership, (Membership.id == User.active_membership_id) & (Membership.user_id == User.id)
+            )
+            .where(User.id == user_id)
+            .options(joinedload(Membership.process), joinedload(Membership.organisation))
+        )
+    ).first()
+    if row is None:
+        return None, None, 0
+    return row[0], row[1], int(row[2] or 0)
 
 
 async def find_invite(session: AsyncSession, code: str) -> Invite | None:
@@ -100,22 +135,29 @@ async def join(
     return membership, created
 
 
-async def membership_by_id(session: AsyncSession, membership_id: int | None) -> Membership | None:
+async def membership_by_id(
+    session: AsyncSession, membership_id: int | None, *, full: bool = True
+) -> Membership | None:
+    """A membership with its process; ``full`` also loads the process's organisations and workshops.
+
+    Every update looks up the sender's membership, so the light form is one query.
+    """
     if membership_id is None:
         return None
-    return await session.scalar(
-        select(Membership)
-        .where(Membership.id == membership_id)
-        .options(
+    options = (
+        [
             selectinload(Membership.process).selectinload(Process.organisations),
             selectinload(Membership.process).selectinload(Process.workshops),
             selectinload(Membership.organisation),
-        )
+        ]
+        if full
+        else [joinedload(Membership.process), joinedload(Membership.organisation)]
     )
+    return await session.scalar(select(Membership).where(Membership.id == membership_id).options(*options))
 
 
 async def active_membership(session: AsyncSession, user: User) -> Membership | None:
-    membership = await membership_by_id(session, user.active_membership_id)
+    membership = await membership_by_id(session, user.active_membership_id, full=False)
     if membership is not None and membership.user_id == user.id:
         return membership
     memberships = await memberships_of(session, user.id)

@@ -23,7 +23,7 @@ from handlers.common import (
     reply,
     who,
 )
-from handlers.flows import FLOWS, Input, Out, Step, flow
+from handlers.flows import FLOWS, STANDALONE_FLOWS, Input, Out, Step, flow
 from storage.models import Delivery, Submission
 
 MEDIA = (
@@ -154,7 +154,11 @@ async def capture(step: Step, data: Input) -> None:
                 )
             )
             return
-    open_ = await answers.open_deliveries(session, membership=membership, now=now)
+    open_ = (
+        await answers.open_deliveries(session, membership=membership, now=now)
+        if step.sender.open_prompts
+        else []
+    )
     if len(open_) == 1:
         delivery = open_[0]
         answer = await answers.record_answer(
@@ -232,12 +236,17 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
     svc = context.services
     now = svc.clock.now()
 
-    async def work(session: AsyncSession) -> tuple[str, list[Out]]:
-        sender = await who(session, update)
+    async def work(session: AsyncSession) -> tuple[bool, list[Out]]:
+        sender = await who(session, update, now=now)
+        flow_name = str((sender.user.state or {}).get("flow")) if sender.user is not None else ""
+        if sender.consented and flow_name in STANDALONE_FLOWS:
+            step = Step(svc=svc, session=session, sender=sender, state=dict(sender.user.state or {}), now=now)  # type: ignore[union-attr]
+            await FLOWS[flow_name](step, data)
+            return False, step.outs
         if not sender.consented or sender.participant is None:
             if sender.consented and sender.membership is not None:
-                return sender.lang, [Out(svc.t(sender.lang, "join.unfinished"))]
-            return sender.lang, [Out(svc.t(sender.lang, "start.ask_facilitator"))]
+                return False, [Out(svc.t(sender.lang, "join.unfinished"))]
+            return False, [Out(svc.t(sender.lang, "start.ask_facilitator"))]
         step = Step(
             svc=svc,
             session=session,
@@ -249,18 +258,19 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
         handler = FLOWS.get(str(flow_name)) if flow_name else None
         if handler is not None:
             await handler(step, data)
-        elif data.skip:
+            return False, step.outs
+        if data.skip:
             step.say("flow.nothing_to_skip")
         else:
             await capture(step, data)
-        return sender.lang, step.outs
+        return True, step.outs
 
-    _lang, outs = await svc.db.run(work)
+    captured, outs = await svc.db.run(work)
     burst = svc.extras.get("burst")
-    quiet = burst is not None and burst.suppress_ack(update)
+    if captured and burst is not None and burst.suppress_ack(update):
+        # Stored, and the burst notice already told the sender; one ack per message would flood.
+        return
     for out in outs:
-        if quiet and out.markup is None:
-            continue
         await reply(update, out.text, out.markup)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,8 @@ class Who:
     user: User | None
     membership: Membership | None
     client_language: str
+    # Prompts sent to the sender that are still open (counted with the clock of the update).
+    open_prompts: int = 0
 
     @property
     def lang(self) -> str:
@@ -50,19 +53,28 @@ class Who:
         return membership if membership is not None and membership.complete else None
 
 
-async def who(session: AsyncSession, update: Update) -> Who:
+async def who(session: AsyncSession, update: Update, *, now: datetime | None = None) -> Who:
     sender = update.effective_user
     if sender is None:
         raise ValueError("update without a sender")
-    user = await people.get_user(session, sender.id)
-    membership = None
-    if user is not None and user.consent == "given":
+    user, membership, open_prompts = await people.user_with_active_membership(
+        session, sender.id, now=datetime.now(UTC) if now is None else now
+    )
+    if (
+        user is not None
+        and user.consent == "given"
+        and membership is None
+        and user.active_membership_id is None
+    ):
         membership = await people.active_membership(session, user)
+    if user is None or user.consent != "given":
+        membership = None
     return Who(
         user_id=sender.id,
         user=user,
         membership=membership,
         client_language=normalise_language(sender.language_code),
+        open_prompts=open_prompts,
     )
 
 

@@ -58,11 +58,15 @@ class Step:
 
 FlowStep = Callable[[Step, Input], Awaitable[None]]
 FLOWS: dict[str, FlowStep] = {}
+# Flows that do not need a process membership (an admin creating the first process has none).
+STANDALONE_FLOWS: set[str] = set()
 
 
-def flow(name: str) -> Callable[[FlowStep], FlowStep]:
+def flow(name: str, *, standalone: bool = False) -> Callable[[FlowStep], FlowStep]:
     def decorate(step: FlowStep) -> FlowStep:
         FLOWS[name] = step
+        if standalone:
+            STANDALONE_FLOWS.add(name)
         return step
 
     return decorate

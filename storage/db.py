@@ -59,13 +59,15 @@ class Database:
         if self.backend == "sqlite":
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 15})
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
+            # No pre-ping: a connection dropped by a database restart fails its unit of work, and
+            # Database.run() retries the whole unit on a fresh connection.
+            kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:

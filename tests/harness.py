@@ -32,6 +32,8 @@ class BotHarness:
 
     async def start(self) -> None:
         await self.app.initialize()
+        assert self.app.post_init is not None
+        await self.app.post_init(self.app)
         await self.app.start()
         assert self.app.updater is not None
         await self.app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
@@ -46,6 +48,8 @@ class BotHarness:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        if self.app.post_shutdown is not None:
+            await self.app.post_shutdown(self.app)
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until every update sent so far has been fetched and fully handled."""

@@ -1,0 +1,217 @@
+"""How many participant messages Välitupa handles per second, and how fast each is acknowledged.
+
+Simulated participants send observations through the Bot API sandbox; the real Application (long
+polling, SQLite file with WAL) stores each and answers with its acknowledgement. In the same run a
+bare python-telegram-bot echo bot on the same sandbox gives the baseline: what PTB and the sandbox
+cost without Välitupa's work. Two loads are measured for both bots:
+
+* throughput: every participant sends its messages one after another as fast as answers come back
+  (closed loop, all participants at once), reported as updates/s;
+* offered load: messages arrive at a fixed rate (default 100/s), reported as p50/p99 latency from
+  the update being sent to the acknowledgement arriving.
+
+Run: ``python bench/updates.py`` (``--help`` for sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import update
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.app import build_application
+from bot.clock import SystemClock
+from bot.context import Services
+from bot.processes import create_process
+from bot.programme import parse_process
+from bot.runner import ALLOWED_UPDATES
+from bot.settings import Settings
+from messages import default_catalog
+from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
+from storage import migrate
+from storage.db import Database
+from storage.models import Membership, User
+from tests.factories import process_yaml
+
+FIRST_USER = 500_000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def seed_participants(db: Database, count: int) -> None:
+    """Participants who have already joined, straight through the storage layer."""
+    now = datetime.now(UTC)
+    spec = parse_process(process_yaml())
+
+    async def work(session: Any) -> None:
+        process = await create_process(session, spec=spec, source_yaml="", created_by=None, now=now)
+        for index in range(count):
+            user_id = FIRST_USER + index
+            session.add(User(id=user_id, consent="given", consent_at=now, language="fi", created_at=now))
+            membership = Membership(
+                process_id=process.id,
+                user_id=user_id,
+                organisation_id=process.organisations[index % 3].id,
+                role="employee",
+                pseudonym=f"P-{index:06d}",
+                complete=True,
+                joined_at=now,
+            )
+            session.add(membership)
+            await session.flush()
+            await session.execute(
+                update(User).where(User.id == user_id).values(active_membership_id=membership.id)
+            )
+
+    await db.run(work)
+
+
+async def closed_loop(sandbox: BotApiSandbox, users: int, per_user: int) -> float:
+    """Every participant sends ``per_user`` messages back to back; returns updates/s."""
+
+    async def participant(index: int) -> None:
+        user = sandbox.user(FIRST_USER + index, first_name=f"U{index}", language_code="fi")
+        for number in range(per_user):
+            await user.send_text(f"Havainto {number}: kirjastossa oli jonoa")
+            await user.next_message(timeout=30)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(participant(i) for i in range(users)))
+    return users * per_user / (time.perf_counter() - started)
+
+
+async def offered_load(sandbox: BotApiSandbox, users: int, rate: float, seconds: float) -> list[float]:
+    """Messages at a fixed rate spread over participants; returns latencies in seconds."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+
+    async def one(index: int) -> None:
+        user = sandbox.user(FIRST_USER + index % users, first_name="U", language_code="fi")
+        started = time.perf_counter()
+        await user.send_text(f"Kuormaviesti {index}")
+        await user.next_message(timeout=30)
+        latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    begin = time.perf_counter()
+    for index in range(total):
+        delay = begin + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def start_polling(application: Application) -> None:
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+
+
+async def stop_polling(application: Application, sandbox: BotApiSandbox) -> None:
+    assert application.updater is not None
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+
+
+async def echo_bot(sandbox: BotApiSandbox) -> Application:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(update.effective_message.text or "ok")
+
+    application = (
+        Application.builder()
+        .token(SANDBOX_TOKEN)
+        .base_url(f"{sandbox.url}/bot")
+        .base_file_url(f"{sandbox.url}/file/bot")
+        .concurrent_updates(64)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    return application
+
+
+async def measure(
+    name: str,
+    make: Callable[[BotApiSandbox], Awaitable[Application]],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    sandbox = BotApiSandbox()
+    await sandbox.start()
+    application = await make(sandbox)
+    await start_polling(application)
+    try:
+        throughput = await closed_loop(sandbox, args.users, args.per_user)
+        latencies = await offered_load(sandbox, args.users, args.rate, args.seconds)
+    finally:
+        await stop_polling(application, sandbox)
+        await sandbox.stop()
+    return {
+        "updates_per_s": throughput,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=200, help="simulated participants")
+    parser.add_argument("--per-user", type=int, default=8, help="messages per participant (throughput run)")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered updates per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the offered-load run")
+    parser.add_argument("--database", default=None, help="DATABASE_URL (default: a temporary SQLite file)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+
+        async def valitupa(sandbox: BotApiSandbox) -> Application:
+            db = Database(url)
+            await migrate.upgrade(db)
+            await seed_participants(db, args.users)
+            settings = Settings(bot_token=SANDBOX_TOKEN, telegram_api_url=sandbox.url, _env_file=None)  # type: ignore[arg-type,call-arg]
+            services = Services(settings=settings, db=db, clock=SystemClock(), catalog=default_catalog())
+            return build_application(services)
+
+        echo = await measure("echo", echo_bot, args)
+        ours = await measure("valitupa", valitupa, args)
+
+    print(
+        f"updates: {args.users} participants, {args.per_user} messages each; offered {args.rate:g}/s for {args.seconds:g} s"
+    )
+    print(f"{'bot':<12}{'updates/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, figures in (("echo (PTB)", echo), ("Välitupa", ours)):
+        print(
+            f"{name:<12}{figures['updates_per_s']:>12.0f}{figures['p50_ms']:>10.1f}{figures['p99_ms']:>10.1f}"
+        )
+    ratio = ours["updates_per_s"] / echo["updates_per_s"]
+    print(
+        f"throughput ratio Välitupa/echo: {ratio:.2f} (goal ≥ 0.5); p99 at {args.rate:g}/s: {ours['p99_ms']:.1f} ms (goal ≤ 100)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,193 @@
+"""/newprocess: an admin (ADMIN_USER_IDS) starts a process in chat with a short guided dialogue.
+
+The answers are turned into a process file and read by the same parser as ``valitupa process
+create``, so chat and CLI accept exactly the same processes and report the same errors.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import Ctx
+from bot.processes import create_process
+from bot.programme import ProcessFileError, parse_process, problem_text
+from handlers.common import answer_callback, client_language, edit_callback_message, keyboard, reply, who
+from handlers.flows import Input, Out, Step, flow
+from messages import Html
+
+DATE_FORMATS = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H.%M", "%Y-%m-%d %H:%M", "%d.%m.%Y")
+
+
+def parse_local_datetime(text: str) -> datetime | None:
+    """Dates the way Finns write them: ``14.1.2027 9.00``, ``14.1.2027 klo 9``, or ISO."""
+    cleaned = re.sub(r"\bklo\b|\bkl\.?|\bat\b", " ", text.strip(), flags=re.IGNORECASE)
+    cleaned = " ".join(cleaned.split())
+    cleaned = re.sub(r"(\d{1,2})\.(\d{1,2})\.(\d{4}) (\d{1,2})$", r"\1.\2.\3 \4:00", cleaned)
+    for pattern in DATE_FORMATS:
+        try:
+            return datetime.strptime(cleaned, pattern)  # noqa: DTZ007 - local time of the process
+        except ValueError:
+            continue
+    return None
+
+
+def process_file(
+    name: str, organisations: list[str], workshops: list[str], language: str, timezone: str
+) -> str:
+    document = {
+        "name": name,
+        "language": language,
+        "timezone": timezone,
+        "organisations": organisations,
+        "workshops": workshops,
+        "programme": "default",
+    }
+    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+
+
+async def on_newprocess(update: Update, context: Ctx) -> None:
+    svc = context.services
+    sender_id = update.effective_user.id if update.effective_user else 0
+    if sender_id not in svc.settings.admin_user_ids:
+        await reply(update, svc.t(client_language(update), "admin.not_admin"))
+        return
+
+    async def work(session: AsyncSession) -> Out:
+        sender = await who(session, update)
+        if sender.user is None or not sender.consented:
+            from bot import people
+
+            user = await people.give_consent(
+                session, user_id=sender_id, language=sender.client_language, now=svc.clock.now()
+            )
+            sender.user = user
+        assert sender.user is not None
+        sender.user.state = {"flow": "newprocess", "step": "name", "data": {}}
+        return Out(svc.t(sender.lang, "admin.ask_name"))
+
+    out = await svc.db.run(work)
+    await reply(update, out.text)
+
+
+@flow("newprocess", standalone=True)
+async def newprocess_flow(step: Step, data: Input) -> None:
+    current = str(step.state.get("step", "name"))
+    collected = dict(step.state.get("data") or {})
+    text = (data.text or "").strip()
+    if data.skip or not text:
+        step.say("admin.answer_needed")
+        return
+    if current == "name":
+        collected["name"] = text[:200]
+        step.set_state("newprocess", step="organisations", data=collected)
+        step.say("admin.ask_organisations")
+        return
+    if current == "organisations":
+        names = [part.strip(" -•\t") for part in re.split(r"[\n,;]", text)]
+        names = [name for name in names if name]
+        if len(names) < 2:
+            step.say("admin.need_two_organisations")
+            return
+        collected["organisations"] = names[:20]
+        step.set_state("newprocess", step="workshops", data=collected)
+        step.say("admin.ask_workshops")
+        return
+    if current == "workshops":
+        lines = [line for line in text.splitlines() if line.strip()]
+        parsed = [parse_local_datetime(line) for line in lines]
+        bad = [line for line, value in zip(lines, parsed, strict=True) if value is None]
+        if len(lines) != 5 or bad:
+            step.say("admin.bad_workshops", count=len(lines), bad=", ".join(bad) or "—")
+            return
+        collected["workshops"] = [value.strftime("%Y-%m-%d %H:%M") for value in parsed if value is not None]
+        source = process_file(
+            collected["name"],
+            collected["organisations"],
+            collected["workshops"],
+            step.lang,
+            step.svc.settings.timezone,
+        )
+        try:
+            parse_process(source)
+        except ProcessFileError as error:
+            problems = "\n".join(problem_text(step.svc.catalog, step.lang, p) for p in error.problems)
+            step.say("admin.invalid", problems=Html(problems))
+            return
+        step.set_state("newprocess", step="confirm", data=collected)
+        step.outs.append(
+            Out(
+                step.svc.t(
+                    step.lang,
+                    "admin.confirm",
+                    name=collected["name"],
+                    organisations=", ".join(collected["organisations"]),
+                    workshops="\n".join(collected["workshops"]),
+                ),
+                keyboard(
+                    [
+                        [(step.svc.catalog.plain(step.lang, "admin.button.create"), "np:yes")],
+                        [(step.svc.catalog.plain(step.lang, "admin.button.cancel"), "np:no")],
+                    ]
+                ),
+            )
+        )
+        return
+    step.say("admin.use_buttons")
+
+
+async def on_confirm(update: Update, context: Ctx) -> None:
+    svc = context.services
+    query = update.callback_query
+    confirmed = query is not None and query.data == "np:yes"
+    sender_id = update.effective_user.id if update.effective_user else 0
+
+    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+        sender = await who(session, update)
+        state = dict(sender.user.state or {}) if sender.user else {}
+        if (
+            sender.user is None
+            or sender_id not in svc.settings.admin_user_ids
+            or state.get("flow") != "newprocess"
+            or state.get("step") != "confirm"
+        ):
+            return sender.lang, None
+        sender.user.state = None
+        if not confirmed:
+            return sender.lang, Out(svc.t(sender.lang, "flow.cancelled"))
+        collected = dict(state.get("data") or {})
+        source = process_file(
+            collected["name"],
+            collected["organisations"],
+            collected["workshops"],
+            sender.lang,
+            svc.settings.timezone,
+        )
+        spec = parse_process(source)
+        process = await create_process(
+            session, spec=spec, source_yaml=source, created_by=sender_id, now=svc.clock.now()
+        )
+        return sender.lang, Out(
+            svc.t(
+                sender.lang,
+                "admin.created",
+                name=process.name,
+                participant_link=svc.invite_link(process.participant_code),
+                facilitator_link=svc.invite_link(process.facilitator_code),
+            )
+        )
+
+    lang, out = await svc.db.run(work)
+    await answer_callback(update, None if out else svc.catalog.plain(lang, "button.stale"))
+    if out is not None:
+        await edit_callback_message(update, out.text)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("newprocess", on_newprocess, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^np:"))
