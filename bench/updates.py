@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -128,14 +129,7 @@ async def start_polling(application: Application) -> None:
     await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
 
 
-async def stop_polling(application: Application, sandbox: BotApiSandbox) -> None:
-    assert application.updater is not None
-    await application.updater.stop()
-    await application.stop()
-    await application.shutdown()
-
-
-async def echo_bot(sandbox: BotApiSandbox) -> Application:
+async def echo_bot(url: str) -> Application:
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_message is not None:
             await update.effective_message.reply_text(update.effective_message.text or "ok")
@@ -143,8 +137,8 @@ async def echo_bot(sandbox: BotApiSandbox) -> Application:
     application = (
         Application.builder()
         .token(SANDBOX_TOKEN)
-        .base_url(f"{sandbox.url}/bot")
-        .base_file_url(f"{sandbox.url}/file/bot")
+        .base_url(f"{url}/bot")
+        .base_file_url(f"{url}/file/bot")
         .concurrent_updates(64)
         .build()
     )
@@ -152,26 +146,62 @@ async def echo_bot(sandbox: BotApiSandbox) -> Application:
     return application
 
 
-async def measure(
-    name: str,
-    make: Callable[[BotApiSandbox], Awaitable[Application]],
-    args: argparse.Namespace,
-) -> dict[str, float]:
+async def drive(users: int, per_user: int, rate: float, seconds: float) -> None:
+    """The Telegram side, in its own process: the sandbox and the simulated participants.
+
+    Telegram never runs inside the bot's process, so neither does its stand-in: the bot under test
+    gets the CPU to itself, as it would in production.
+    """
     sandbox = BotApiSandbox()
     await sandbox.start()
-    application = await make(sandbox)
+    print(sandbox.url, flush=True)
+    await sandbox.wait_until(lambda: sandbox.stats["getUpdates"] > 0, timeout=60)
+    await closed_loop(sandbox, users, 1)  # warm-up: connections, caches, first queries
+    throughput = await closed_loop(sandbox, users, per_user)
+    latencies = await offered_load(sandbox, users, rate, seconds)
+    await sandbox.stop()
+    print(
+        json.dumps(
+            {
+                "updates_per_s": throughput,
+                "p50_ms": statistics.median(latencies) * 1000,
+                "p99_ms": percentile(latencies, 0.99) * 1000,
+            }
+        )
+    )
+
+
+async def measure(
+    make: Callable[[str], Awaitable[Application]],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Start the Telegram side in a subprocess, run one bot against it, return its figures."""
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--drive",
+        "--users",
+        str(args.users),
+        "--per-user",
+        str(args.per_user),
+        "--rate",
+        str(args.rate),
+        "--seconds",
+        str(args.seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert driver.stdout is not None
+    url = (await driver.stdout.readline()).decode().strip()
+    application = await make(url)
     await start_polling(application)
     try:
-        throughput = await closed_loop(sandbox, args.users, args.per_user)
-        latencies = await offered_load(sandbox, args.users, args.rate, args.seconds)
+        output, _ = await driver.communicate()
     finally:
-        await stop_polling(application, sandbox)
-        await sandbox.stop()
-    return {
-        "updates_per_s": throughput,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
+        assert application.updater is not None
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+    return dict(json.loads(output.decode().strip().splitlines()[-1]))
 
 
 async def main() -> None:
@@ -183,21 +213,25 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered updates per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the offered-load run")
     parser.add_argument("--database", default=None, help="DATABASE_URL (default: a temporary SQLite file)")
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.drive:
+        await drive(args.users, args.per_user, args.rate, args.seconds)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
 
-        async def valitupa(sandbox: BotApiSandbox) -> Application:
+        async def valitupa(api_url: str) -> Application:
             db = Database(url)
             await migrate.upgrade(db)
             await seed_participants(db, args.users)
-            settings = Settings(bot_token=SANDBOX_TOKEN, telegram_api_url=sandbox.url, _env_file=None)  # type: ignore[arg-type,call-arg]
+            settings = Settings(bot_token=SANDBOX_TOKEN, telegram_api_url=api_url, _env_file=None)  # type: ignore[arg-type,call-arg]
             services = Services(settings=settings, db=db, clock=SystemClock(), catalog=default_catalog())
             return build_application(services)
 
-        echo = await measure("echo", echo_bot, args)
-        ours = await measure("valitupa", valitupa, args)
+        echo = await measure(echo_bot, args)
+        ours = await measure(valitupa, args)
 
     print(
         f"updates: {args.users} participants, {args.per_user} messages each; offered {args.rate:g}/s for {args.seconds:g} s"

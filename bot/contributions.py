@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 import simplemma
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Membership, Submission, Support
@@ -54,8 +54,13 @@ async def add_observation(
     }
     # A plain INSERT … RETURNING: observations are the hot path, and the ORM's flush costs more than
     # the insert itself. The returned object is for rendering the acknowledgement only.
-    new_id = await session.scalar(insert(Submission).values(**fields).returning(Submission.id))
+    new_id = (await session.execute(_INSERT_SUBMISSION, fields)).scalar_one()
     return Submission(id=new_id, **fields)
+
+
+# Built once: constructing the statement costs more than running it on SQLite.
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_INSERT_SUBMISSION = _SUBMISSIONS.insert().returning(_SUBMISSIONS.c.id)
 
 
 async def own_submission(

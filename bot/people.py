@@ -5,13 +5,23 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from storage.models import Delivery, Membership, Organisation, Process, Prompt, Submission, Support, User
+from storage.models import (
+    Delivery,
+    Membership,
+    Organisation,
+    Process,
+    Prompt,
+    Submission,
+    Support,
+    User,
+    UTCDateTime,
+)
 
 ROLES: tuple[str, ...] = ("management", "employee", "elected", "other")
 
@@ -26,6 +36,31 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+def _user_with_membership_statement() -> Select[Any]:
+    open_prompts = (
+        select(func.count())
+        .select_from(Delivery)
+        .join(Prompt, Prompt.id == Delivery.prompt_id)
+        .where(
+            Delivery.membership_id == Membership.id,
+            Delivery.state == "sent",
+            (Prompt.closes_at.is_(None)) | (Prompt.closes_at > bindparam("now", type_=UTCDateTime())),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+    return (
+        select(User, Membership, open_prompts)
+        .outerjoin(Membership, (Membership.id == User.active_membership_id) & (Membership.user_id == User.id))
+        .where(User.id == bindparam("user_id"))
+        .options(joinedload(Membership.process), joinedload(Membership.organisation))
+    )
+
+
+# Built once: every update runs it, and building the statement costs more than running it.
+_USER_WITH_MEMBERSHIP = _user_with_membership_statement()
+
+
 async def user_with_active_membership(
     session: AsyncSession, user_id: int, *, now: datetime
 ) -> tuple[User | None, Membership | None, int]:
@@ -34,31 +69,11 @@ async def user_with_active_membership(
     One query, because every update asks it; the open count lets a plain observation skip the
     prompt lookup entirely.
     """
-    open_prompts = (
-        select(func.count())
-        .select_from(Delivery)
-        .join(Prompt, Prompt.id == Delivery.prompt_id)
-        .where(
-            Delivery.membership_id == Membership.id,
-            Delivery.state == "sent",
-            (Prompt.closes_at.is_(None)) | (Prompt.closes_at > now),
-        )
-        .correlate(Membership)
-        .scalar_subquery()
-    )
-    row = (
-        await session.execute(
-            select(User, Membership, open_prompts)
-            .outerjoin(
-                Membership, (Membership.id == User.active_membership_id) & (Membership.user_id == User.id)
-            )
-            .where(User.id == user_id)
-            .options(joinedload(Membership.process), joinedload(Membership.organisation))
-        )
-    ).first()
+    row = (await session.execute(_USER_WITH_MEMBERSHIP, {"user_id": user_id, "now": now})).first()
     if row is None:
         return None, None, 0
-    return row[0], row[1], int(row[2] or 0)
+    user, membership, open_prompts = row
+    return cast(User, user), cast(Membership | None, membership), int(open_prompts or 0)
 
 
 async def find_invite(session: AsyncSession, code: str) -> Invite | None:

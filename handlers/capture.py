@@ -254,8 +254,7 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
             state=dict(sender.user.state or {}) if sender.user else {},
             now=now,
         )
-        flow_name = step.state.get("flow")
-        handler = FLOWS.get(str(flow_name)) if flow_name else None
+        handler = FLOWS.get(flow_name) if flow_name else None
         if handler is not None:
             await handler(step, data)
             return False, step.outs
