@@ -130,3 +130,19 @@ async def test_start_in_a_group_answers_talk_to_me_privately(bot, sandbox) -> No
     assert len(group.messages) == 1
     assert "kahden kesken" in group.messages[0]["text"]
     assert await count(bot.db, User) == 0
+
+
+async def test_command_menus_are_registered_per_language_and_for_facilitators(bot, sandbox) -> None:
+    private = {"type": "all_private_chats"}
+    finnish = {c["command"]: c["description"] for c in sandbox.commands(private, "fi")}
+    swedish = {c["command"]: c["description"] for c in sandbox.commands(private, "sv")}
+    assert finnish["observe"] == "Kirjaa havainto"
+    assert swedish["observe"] == "Anteckna en iakttagelse"
+    assert "digest" not in finnish
+
+    process = await bot.create_process()
+    fasi = sandbox.user(2001, first_name="Fanni", language_code="fi")
+    await bot.join(fasi, process, facilitator=True)
+
+    own = {c["command"] for c in sandbox.commands({"type": "chat", "chat_id": 2001})}
+    assert {"digest", "loop", "programme", "observe"} <= own
