@@ -57,7 +57,14 @@ class Database:
         self.schema = schema
         kwargs: dict[str, Any] = {"echo": echo}
         if self.backend == "sqlite":
-            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 15})
+            kwargs.update(
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                connect_args={"timeout": 15},
+                # Every unit of work ends in commit or rollback, so the pool need not roll back again.
+                pool_reset_on_return=None,
+            )
         else:
             # No pre-ping: a connection dropped by a database restart fails its unit of work, and
             # Database.run() retries the whole unit on a fresh connection.
