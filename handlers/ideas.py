@@ -20,6 +20,7 @@ from handlers.common import (
     who,
 )
 from handlers.flows import Input, Out, Step, flow
+from messages import Html
 
 IDEA_STEPS = ("name", "need", "partners", "experiment")
 
@@ -101,7 +102,7 @@ async def idea_flow(step: Step, data: Input) -> None:
             listing = "\n".join(
                 f"• {step.svc.t(step.lang, 'idea.similar_line', title=idea.title or '')}" for idea in similar
             )
-            step.outs.append(Out(step.svc.t(step.lang, "idea.similar", ideas=_html(listing)), keyboard(rows)))
+            step.outs.append(Out(step.svc.t(step.lang, "idea.similar", ideas=Html(listing)), keyboard(rows)))
             return
         step.set_state("idea", step="need", data=collected)
         step.say("idea.ask_need")
@@ -124,12 +125,6 @@ async def idea_flow(step: Step, data: Input) -> None:
     )
     step.set_state(None)
     step.say("idea.saved", title=idea.title or "")
-
-
-def _html(text: str) -> object:
-    from messages import Html
-
-    return Html(text)
 
 
 async def on_continue_mine(update: Update, context: Ctx) -> None:

@@ -7,11 +7,12 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot import people
 from bot.commands import publish_facilitator_commands
-from bot.context import Ctx
+from bot.context import Ctx, Services
 from handlers.common import (
     Button,
     answer_callback,
     callback_parts,
+    client_language,
     edit_callback_message,
     keyboard,
     reply,
@@ -144,10 +145,7 @@ async def continue_joining(update: Update, context: Ctx, lang: str, membership_i
     )
 
 
-def help_text(svc: object, lang: str, facilitator: bool) -> str:
-    from bot.context import Services
-
-    assert isinstance(svc, Services)
+def help_text(svc: Services, lang: str, facilitator: bool) -> str:
     text = svc.t(lang, "help.participant")
     if facilitator:
         text += "\n\n" + svc.t(lang, "help.facilitator")
@@ -158,10 +156,7 @@ async def on_consent(update: Update, context: Ctx) -> None:
     svc = context.services
     _, answer, code = [*callback_parts(update), "", "", ""][:3]
     now = svc.clock.now()
-    lang = (update.effective_user and update.effective_user.language_code) or "fi"
-    from messages import normalise_language
-
-    lang = normalise_language(lang)
+    lang = client_language(update)
 
     async def work(session):  # type: ignore[no-untyped-def]
         invite = await people.find_invite(session, code)
