@@ -159,16 +159,15 @@ async def drive(users: int, per_user: int, rate: float, seconds: float) -> None:
     await closed_loop(sandbox, users, 1)  # warm-up: connections, caches, first queries
     throughput = await closed_loop(sandbox, users, per_user)
     latencies = await offered_load(sandbox, users, rate, seconds)
+    figures = {
+        "updates_per_s": throughput,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+    print(json.dumps(figures), flush=True)
+    # Keep answering until the bot has stopped polling, so its shutdown is clean.
+    await asyncio.to_thread(sys.stdin.readline)
     await sandbox.stop()
-    print(
-        json.dumps(
-            {
-                "updates_per_s": throughput,
-                "p50_ms": statistics.median(latencies) * 1000,
-                "p99_ms": percentile(latencies, 0.99) * 1000,
-            }
-        )
-    )
 
 
 async def measure(
@@ -189,19 +188,21 @@ async def measure(
         "--seconds",
         str(args.seconds),
         stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE,
     )
     assert driver.stdout is not None
     url = (await driver.stdout.readline()).decode().strip()
     application = await make(url)
     await start_polling(application)
     try:
-        output, _ = await driver.communicate()
+        result = (await driver.stdout.readline()).decode()
     finally:
         assert application.updater is not None
         await application.updater.stop()
         await application.stop()
         await application.shutdown()
-    return dict(json.loads(output.decode().strip().splitlines()[-1]))
+        await driver.communicate(b"\n")
+    return dict(json.loads(result))
 
 
 async def main() -> None:

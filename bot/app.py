@@ -8,10 +8,9 @@ commands and stale buttons come last.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Update
@@ -21,8 +20,9 @@ from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
 
 from bot.commands import publish_commands
 from bot.context import Ctx, Services
+from bot.logs import handling
 from bot.ratelimit import PacedRateLimiter
-from messages import normalise_language
+from messages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,17 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         user = update.effective_user if isinstance(update, Update) else None
-        if user is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(user.id, asyncio.Lock())
-        try:
-            async with lock:
+        with handling(update.update_id if isinstance(update, Update) else None):
+            if user is None:
                 await coroutine
-        finally:
-            if not lock.locked() and self._locks.get(user.id) is lock:
-                del self._locks[user.id]
+                return
+            lock = self._locks.setdefault(user.id, asyncio.Lock())
+            try:
+                async with lock:
+                    await coroutine
+            finally:
+                if not lock.locked() and self._locks.get(user.id) is lock:
+                    del self._locks[user.id]
 
     async def initialize(self) -> None:
         return None
@@ -133,27 +134,46 @@ async def _post_shutdown(application: Application) -> None:
         await hook(application)
 
 
-_last_reported: dict[str, float] = {}
-REPORT_INTERVAL = 3600.0
+# When each kind of error was last reported to the operator chat is kept per running bot, in
+# ``services.extras[_LAST_REPORTED]`` (kind -> time), so two Applications in one process, as in tests,
+# never silence each other.
+_LAST_REPORTED = "error_reports"
+REPORT_INTERVAL = timedelta(hours=1)
 
 
 async def on_error(update: object, context: Ctx) -> None:
-    """Log with context (never message contents), apologise to the user, tell the operator once an hour."""
+    """Log with context (never message contents), apologise to the user, tell the operator once an hour.
+
+    The operator chat hears of each kind of error (its exception class) at most once an hour per
+    instance, so a failing database does not flood it; the logs and ``valitupa_handler_errors_total``
+    count every occurrence.
+    """
     error = context.error
     services = context.services
     kind = type(error).__name__
     services.metrics.handler_errors.inc(kind=kind)
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("unhandled %s in update %s", kind, update_id, exc_info=error)
+    log.error("unhandled %s in update %s", kind, update_id, exc_info=error, extra={"update_id": update_id})
     if (
         isinstance(update, Update)
         and update.effective_chat is not None
         and update.effective_chat.type == "private"
+        and not isinstance(error, Forbidden)
     ):
-        if isinstance(error, Forbidden):
-            return
+        # The language the person chose, or their client's when the database cannot say (it may be
+        # the very thing that failed).
         user = update.effective_user
         lang = normalise_language(user.language_code if user else None)
+        if user is not None:
+            from storage.models import User
+
+            try:
+                async with asyncio.timeout(2.0):
+                    stored = await services.db.run(lambda session: session.get(User, user.id), attempts=1)
+            except Exception:
+                stored = None
+            if stored is not None and stored.language:
+                lang = normalise_language(stored.language)
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer(services.catalog.plain(lang, "error.apology_short"))
@@ -164,15 +184,25 @@ async def on_error(update: object, context: Ctx) -> None:
         except TelegramError:
             log.warning("could not send the apology for update %s", update_id)
     operator = services.settings.operator_chat_id
-    now = time.monotonic()
-    if operator is not None and now - _last_reported.get(kind, -REPORT_INTERVAL) >= REPORT_INTERVAL:
-        _last_reported[kind] = now
-        try:
-            await context.bot.send_message(
-                operator,
-                f"⚠️ Välitupa ({html.escape(services.instance)}): <code>{html.escape(kind)}</code> "
-                f"in update {update_id}. See the logs.",
-                parse_mode=ParseMode.HTML,
-            )
-        except TelegramError:
-            log.warning("could not notify the operator chat")
+    if operator is None:
+        return
+    now = services.clock.now()
+    reported: dict[str, datetime] = services.extras.setdefault(_LAST_REPORTED, {})
+    last = reported.get(kind)
+    if last is not None and now - last < REPORT_INTERVAL:
+        return
+    reported[kind] = now
+    try:
+        await context.bot.send_message(
+            operator,
+            services.t(
+                DEFAULT_LANGUAGE,
+                "ops.error_report",
+                instance=services.instance,
+                kind=kind,
+                update_id=update_id if update_id is not None else "-",
+            ),
+            parse_mode=ParseMode.HTML,
+        )
+    except TelegramError:
+        log.warning("could not notify the operator chat")

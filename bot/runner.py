@@ -1,18 +1,46 @@
-"""Running the bot: migrations, the Application, long polling, and a clean stop on SIGTERM/SIGINT."""
+"""Running the bot: migrations, the Application, updates by webhook or long polling, and a clean stop.
+
+One process (:class:`Runtime`) is, in order: a lock that keeps a second instance off a SQLite file,
+migrations (serialised between instances on PostgreSQL), the Application with its hooks, the web
+server (webhook, ``/healthz``, ``/metrics``; in polling mode too), scheduler leadership, and updates.
+
+Several instances may share one PostgreSQL database. With ``WEBHOOK_URL`` they all serve the
+webhook behind the proxy. Long polling cannot be shared (Telegram answers a second ``getUpdates``
+with a conflict), so in polling mode only the leader polls, and another instance starts polling
+within seconds of taking over.
+
+SIGTERM (or SIGINT) stops in this order: new webhook updates get 503 and polling stops; the updates
+in hand and the dispatcher's delivery in hand finish (the dispatcher sees ``extras["stopping"]`` and
+releases what it claimed but did not send); leadership is released; everything closes. All of it is
+bounded by :data:`STOP_TIMEOUT` so the process is gone before an orchestrator's kill.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, TypeHandler
 
 from bot.app import build_application
 from bot.clock import Clock, SystemClock
-from bot.context import Services
-from bot.settings import Settings
+from bot.context import Ctx, Services
+from bot.leader import InstanceLock, Leader, migration_lock, sqlite_path
+from bot.logs import bind
+from bot.settings import HINTS, Settings, SettingsError
+from bot.web import TelegramWatch, WebhookRoute, WebServer, prune_job, webhook_path
 from messages import default_catalog
 from storage import migrate
 from storage.db import Database
@@ -20,6 +48,14 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# Everything after SIGTERM must fit in this (Docker's default grace period is 10 s too).
+STOP_TIMEOUT = 10.0
+# How often a follower in polling mode looks for a vacant leadership.
+LEADERSHIP_CHECK_S = 5.0
+# An instance whose session has been gone this long is dead (a reconnect takes a tick or two).
+DEPARTED_AFTER_S = 10.0
+
+LeaderJob = Callable[[Application, datetime], Awaitable[None]]
 
 
 def make_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -28,29 +64,300 @@ def make_services(settings: Settings, db: Database, clock: Clock | None = None) 
         db=db,
         clock=clock or SystemClock(),
         catalog=default_catalog(),
-        instance=settings.instance_name or socket.gethostname(),
+        # The pid keeps two instances on one host apart: claims are made in this name.
+        instance=settings.instance_name or f"{socket.gethostname()}-{os.getpid()}",
     )
 
 
-async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+def check_settings(settings: Settings) -> None:
+    """Refuse settings ``run`` cannot work with, with one line naming the variable.
+
+    A webhook without a secret would let anyone who guesses the URL inject updates, so
+    ``WEBHOOK_SECRET`` is required rather than generated: a generated one would differ between
+    instances and restarts, and each instance's ``setWebhook`` would lock the others out.
+    """
     settings.require_token()
-    db = Database(settings.database_url)
-    await migrate.upgrade(db)
-    services = make_services(settings, db)
-    application = build_application(services)
+    if settings.webhook_url and settings.webhook_secret is None:
+        raise SettingsError(
+            "WEBHOOK_SECRET is not set: WEBHOOK_URL needs it so that only Telegram can post updates "
+            f"({HINTS['WEBHOOK_SECRET']}; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+        )
+
+
+def install_update_context(application: Application) -> None:
+    """Every log line written while an update is handled carries its update id."""
+
+    async def bind_update(update: Update, context: Ctx) -> None:
+        bind(update_id=update.update_id)
+
+    application.add_handler(TypeHandler(Update, bind_update), group=-100)
+
+
+async def release_departed_claims(application: Application, now: datetime) -> None:
+    """Leader job: deliveries claimed by an instance that has died go back to ``pending`` now.
+
+    The dispatcher alone returns a dead instance's claims only after a long lease, since it cannot
+    tell a dead instance from a slow one. On PostgreSQL it can be told: a live instance keeps its
+    leadership session open (:meth:`Leader.live_instances`), and the database drops the session of a
+    process that died. What the dead instance had claimed but not recorded is sent again; only a
+    message that was on the wire at the moment it died can arrive twice.
+    """
+    from sqlalchemy import select
+
+    from bot.scheduler import CLAIM_LEASE, release_dead_claims
+    from storage.models import Delivery
+
+    services: Services = application.bot_data["services"]
+    leader = services.extras.get("leader")
+    if not services.db.is_postgres or not isinstance(leader, Leader) or not leader.leading:
+        return
+
+    async def claimants(session: Any) -> list[str]:
+        rows = await session.scalars(
+            select(Delivery.claimed_by)
+            .where(Delivery.state == "sending", Delivery.claimed_by.is_not(None))
+            .where(Delivery.claimed_by != services.instance)
+            .distinct()
+        )
+        return [str(name) for name in rows]
+
+    names = await services.db.run(claimants)
+    # When each claimant was first seen without a session; a reconnecting instance is not dead.
+    absent: dict[str, float] = services.extras.setdefault("absent_instances", {})
+    live = await leader.live_instances(names) if names else set()
+    for name in list(absent):
+        if name in live or name not in names:
+            del absent[name]
+    checked = time.monotonic()
+    for name in sorted(set(names) - live):
+        if checked - absent.setdefault(name, checked) < DEPARTED_AFTER_S:
+            continue
+
+        async def release(session: Any, name: str = name) -> int:
+            return await release_dead_claims(session, now=now, instance=name, lease=CLAIM_LEASE)
+
+        released = await services.db.run(release)
+        if released:
+            log.warning("instance %s has gone; %d of its claimed deliveries go out again", name, released)
+
+
+def register_leader_jobs(services: Services) -> None:
+    """Duties only the leader does; the dispatcher runs ``extras["leader_jobs"]`` on its tick."""
+    from bot import retention
+
+    jobs: list[Any] = services.extras.setdefault("leader_jobs", [])
+    for job in (release_departed_claims, retention.retention_job, prune_job):
+        if job not in jobs:
+            jobs.append(job)
+
+
+class Runtime:
+    """One running Välitupa process; ``start``, then ``stop`` (both idempotent)."""
+
+    def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> None:
+        check_settings(settings)
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self._owns_db = db is None
+        self.clock = clock
+        self.webhook = settings.webhook_url is not None
+        self.instance_lock: InstanceLock | None = None
+        self.services: Services | None = None
+        self.application: Application | None = None
+        self.server: WebServer | None = None
+        self.leader: Leader | None = None
+        self.telegram = TelegramWatch()
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: list[str] = []
+        self._polling_lock = asyncio.Lock()
+
+    @property
+    def polls_only_as_leader(self) -> bool:
+        return not self.webhook and self.db.is_postgres
+
+    async def start(self) -> None:
+        path = sqlite_path(self.db)
+        if path is not None:
+            self.instance_lock = InstanceLock(path)
+            self.instance_lock.acquire()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        try:
+            async with migration_lock(self.db):
+                await migrate.upgrade(self.db)
+        except (OSError, DBAPIError) as error:
+            where = make_url(self.db.url).render_as_string(hide_password=True)
+            raise SettingsError(
+                f"DATABASE_URL: the database at {where} cannot be used ({type(error).__name__}); "
+                "check that it runs and that the URL, user and password are right."
+            ) from error
+        services = make_services(settings, self.db, self.clock)
+        self.services = services
+        bind(instance=services.instance)
+        self.leader = Leader(self.db, instance=services.instance)
+        services.extras["leader"] = self.leader
+        services.extras["stopping"] = self.stopping
+        register_leader_jobs(services)
+        application = build_application(services, with_updater=not self.webhook)
+        self.application = application
+        install_update_context(application)
+        self.server = WebServer(
+            application,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            webhook=self._webhook_route(),
+            telegram=self.telegram,
+        )
+
+        try:
+            await application.initialize()  # getMe: the Bot API answers and the token is good
+        except InvalidToken as error:
+            raise SettingsError(
+                "BOT_TOKEN was refused by Telegram: copy it again from @BotFather (/token)."
+            ) from error
+        except NetworkError as error:
+            raise SettingsError(
+                f"TELEGRAM_API_URL: the Bot API at {settings.telegram_api_url} does not answer "
+                f"({type(error).__name__}); check the network, a proxy, or the URL."
+            ) from error
+        self._started.append("initialized")
+        self.telegram.ok()
+        if application.post_init is not None:
+            await application.post_init(application)
+        await self.server.start()
+        self._started.append("web")
+        await self.leader.is_leader()
+        await application.start()
+        self._started.append("application")
+        if self.webhook:
+            await self._set_webhook(application)
+        elif not self.polls_only_as_leader or self.leader.leading:
+            await self._start_polling()
+        if self.polls_only_as_leader:
+            self._tasks.append(asyncio.create_task(self._follow_leadership(), name="leadership"))
+        self._tasks.append(asyncio.create_task(self.telegram.run(application.bot), name="telegram-probe"))
+        log.info(
+            "Välitupa is running (%s) as @%s; instance %s%s",
+            "webhook" if self.webhook else "long polling",
+            services.bot_username,
+            services.instance,
+            ", leader" if self.leader.leading else "",
+        )
+
+    def _webhook_route(self) -> WebhookRoute | None:
+        settings = self.settings
+        if settings.webhook_url is None or settings.webhook_secret is None:
+            return None
+        return WebhookRoute(
+            path=webhook_path(settings.webhook_url), secret=settings.webhook_secret.get_secret_value()
+        )
+
+    async def _set_webhook(self, application: Application) -> None:
+        settings = self.settings
+        assert settings.webhook_url is not None
+        assert settings.webhook_secret is not None
+        # Every instance sets the same webhook; it is idempotent, and a stopping instance leaves it
+        # in place so Telegram keeps the updates for the others (or for this one after a restart).
+        await application.bot.set_webhook(
+            url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=40,
+        )
+
+    async def _start_polling(self) -> None:
+        assert self.application is not None
+        assert self.application.updater is not None
+        async with self._polling_lock:
+            if self.application.updater.running or self.stopping.is_set():
+                return
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            log.info("polling for updates")
+
+    async def _stop_polling(self) -> None:
+        if self.application is None or self.application.updater is None:
+            return
+        async with self._polling_lock:
+            if self.application.updater.running:
+                await self.application.updater.stop()
+
+    async def _follow_leadership(self) -> None:
+        """Polling mode on PostgreSQL: poll while leading, stop when leadership is lost."""
+        assert self.leader is not None
+        while not self.stopping.is_set():
+            leading = await self.leader.is_leader()
+            try:
+                if leading:
+                    await self._start_polling()
+                else:
+                    await self._stop_polling()
+            except TelegramError as error:
+                log.warning("could not switch polling: %s", type(error).__name__)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LEADERSHIP_CHECK_S):
+                    await self.stopping.wait()
+
+    async def stop(self) -> None:
+        """Finish what is in hand and close everything, within :data:`STOP_TIMEOUT`."""
+        began = time.monotonic()
+        self.stopping.set()
+        if self.server is not None:
+            self.server.refuse_updates()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        application = self.application
+        try:
+            async with asyncio.timeout(max(1.0, STOP_TIMEOUT - 2.5)):
+                await self._stop_polling()
+                if application is not None and application.running:
+                    # Handles every update already received and waits for the running jobs.
+                    await application.stop()
+        except TimeoutError:
+            log.error("updates or jobs in hand did not finish in time; stopping anyway")
+        if self.leader is not None:
+            await self.leader.close()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        if application is not None and "initialized" in self._started:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.5):
+                    await application.shutdown()
+            if application.post_shutdown is not None:
+                with contextlib.suppress(Exception):
+                    await application.post_shutdown(application)
+        started = bool(self._started)
+        self._started.clear()
+        if self._owns_db:
+            await self.db.dispose()
+        if self.instance_lock is not None:
+            self.instance_lock.release()
+            self.instance_lock = None
+        if started:
+            log.info("stopped in %.2f s", time.monotonic() - began)
+
+
+async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """``valitupa run``: serve until SIGTERM/SIGINT (or ``stop`` is set), then stop cleanly."""
+    runtime = Runtime(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with application:
-            await application.start()
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-            log.info("Välitupa is running (long polling) as @%s", services.bot_username)
-            await stop.wait()
-            log.info("stopping")
-            await application.updater.stop()
-            await application.stop()
+        await runtime.start()
+        await stop.wait()
+        log.info("stopping")
     finally:
-        await db.dispose()
+        await runtime.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
