@@ -15,7 +15,8 @@ ANSWERABLE_STATES = ("sent", "answered")
 
 
 def is_open(prompt: Prompt, now: datetime) -> bool:
-    return prompt.closes_at is None or prompt.closes_at > now
+    """Open for answers: announcements (no close time) are not questions."""
+    return prompt.closes_at is not None and prompt.closes_at > now
 
 
 async def delivery_for_reply(
@@ -45,7 +46,7 @@ async def open_deliveries(session: AsyncSession, *, membership: Membership, now:
             Delivery.membership_id == membership.id,
             Delivery.state == "sent",
             Prompt.kind.not_in(("reminder", "announcement")),
-            or_(Prompt.closes_at.is_(None), Prompt.closes_at > now),
+            Prompt.closes_at > now,
         )
         .options(selectinload(Delivery.prompt))
         .order_by(Delivery.sent_at.desc(), Delivery.id.desc())

@@ -174,7 +174,7 @@ def _lemmas(text: str, language: str) -> frozenset[str]:
     for word in words:
         if word in _STOP or len(word) < 2:
             continue
-        lemmas.add(simplemma.lemmatize(word, lang=tuple(dict.fromkeys(langs))).casefold())
+        lemmas.add(simplemma.lemmatize(word, lang=tuple(dict.fromkeys(langs)), low_memory=True).casefold())
     return frozenset(lemmas)
 
 

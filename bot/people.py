@@ -44,7 +44,8 @@ def _user_with_membership_statement() -> Select[Any]:
         .where(
             Delivery.membership_id == Membership.id,
             Delivery.state == "sent",
-            (Prompt.closes_at.is_(None)) | (Prompt.closes_at > bindparam("now", type_=UTCDateTime())),
+            Prompt.kind.not_in(("reminder", "announcement")),
+            Prompt.closes_at > bindparam("now", type_=UTCDateTime()),
         )
         .correlate(Membership)
         .scalar_subquery()

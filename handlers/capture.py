@@ -123,6 +123,8 @@ async def capture(step: Step, data: Input) -> None:
         delivery = await answers.delivery_for_reply(
             session, membership=membership, chat_id=data.chat_id, reply_to_message_id=data.reply_to_message_id
         )
+        if delivery is not None and delivery.prompt.kind in ("reminder", "announcement"):
+            delivery = None
         if delivery is not None and answers.is_open(delivery.prompt, now):
             await answers.record_answer(
                 session,
@@ -247,6 +249,12 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
             if sender.consented and sender.membership is not None:
                 return False, [Out(svc.t(sender.lang, "join.unfinished"))]
             return False, [Out(svc.t(sender.lang, "start.ask_facilitator"))]
+        if sender.participant.unreachable:
+            # They wrote to us, so Telegram delivers to them again: plan what is still open.
+            sender.participant.unreachable = False
+            planner = svc.extras.get("plan_member")
+            if planner is not None:
+                await planner(session, sender.participant, now)
         step = Step(
             svc=svc,
             session=session,
@@ -254,6 +262,9 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
             state=dict(sender.user.state or {}) if sender.user else {},
             now=now,
         )
+        if data.forwarded and sender.membership is not None and sender.membership.is_facilitator:
+            # A facilitator forwards a participant's message to act on it (/hide as a reply), not to file it.
+            return False, [Out(svc.t(sender.lang, "hide.forward_hint"))]
         handler = FLOWS.get(flow_name) if flow_name else None
         if handler is not None:
             await handler(step, data)
@@ -288,6 +299,7 @@ async def on_message(update: Update, context: Ctx) -> None:
             chat_id=message.chat_id,
             message_id=message.message_id,
             reply_to_message_id=reply_to,
+            forwarded=message.forward_origin is not None,
         ),
     )
 

@@ -33,6 +33,7 @@ class Input:
     message_id: int | None
     reply_to_message_id: int | None = None
     skip: bool = False
+    forwarded: bool = False
 
 
 @dataclass

@@ -1,0 +1,243 @@
+"""What a prompt looks like in a participant's chat: header, text, quick-reply buttons, reminders.
+
+Pure functions over database rows and the message catalogue; the dispatcher turns the result into
+a Telegram message. Placeholders (``{workshop_time}`` …) are filled here at send time from the
+process as the database holds it *now* (workshops may have moved since the programme was written),
+with the same meaning and formats as :func:`bot.programme.prompt_values`.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+
+from messages import LANGUAGES, Catalog, escape
+from storage.models import Prompt
+
+__all__ = [
+    "AD_HOC_KINDS",
+    "ANSWERABLE_KINDS",
+    "KIND_ICONS",
+    "QUICK_REPLY_PREFIX",
+    "ButtonRows",
+    "ProcessFacts",
+    "RenderedMessage",
+    "WorkshopFact",
+    "fill_placeholders",
+    "format_local",
+    "localized",
+    "placeholder_values",
+    "prompt_message",
+    "prompt_snippet",
+    "quick_reply_buttons",
+    "reminder_message",
+    "snippet",
+]
+
+QUICK_REPLY_PREFIX = "qr"
+AD_HOC_KINDS: tuple[str, ...] = ("announcement", "loop")
+"""Prompt kinds made on the spot by a facilitator rather than by the programme."""
+ANSWERABLE_KINDS: frozenset[str] = frozenset(
+    {"reflection", "observation", "idea", "experiment", "checkin", "loop"}
+)
+"""Kinds a participant answers (and is reminded of); reminders and announcements only inform."""
+KIND_ICONS: Mapping[str, str] = {
+    "reflection": "💭",
+    "observation": "👀",
+    "idea": "💡",
+    "experiment": "🧪",
+    "checkin": "📊",
+    "reminder": "🗓",
+}
+SNIPPET = 300
+
+ButtonRows = list[list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class WorkshopFact:
+    number: int
+    starts_at: datetime
+    place: str | None
+
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    """What placeholders and headers need to know about a process, read once per batch."""
+
+    name: str
+    language: str
+    tz: ZoneInfo
+    end_at: datetime
+    workshops: tuple[WorkshopFact, ...]
+
+    def phase_at(self, instant: datetime) -> int:
+        """The phase running at ``instant``: 1 until workshop 2, …, 5 from workshop 5 on."""
+        phase = 1
+        for workshop in self.workshops:
+            if workshop.number > 1 and instant >= workshop.starts_at:
+                phase = workshop.number
+        return phase
+
+    def next_workshop(self, instant: datetime) -> WorkshopFact | None:
+        return next((w for w in self.workshops if w.starts_at > instant), None)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    text: str
+    """Telegram HTML."""
+    buttons: ButtonRows
+
+
+def _locale(lang: str) -> str:
+    return lang if lang in LANGUAGES else "fi"
+
+
+def format_local(catalog: Catalog, lang: str, instant: datetime, tz: ZoneInfo, key: str) -> str:
+    """An instant as local wall time in ``tz`` with the Babel pattern stored under ``key``."""
+    locale = _locale(lang)
+    local = instant.astimezone(tz).replace(tzinfo=None)
+    return format_datetime(local, catalog.raw(locale, key), locale=locale)
+
+
+def placeholder_values(catalog: Catalog, lang: str, facts: ProcessFacts, at: datetime) -> dict[str, str]:
+    """Values of the programme placeholders in ``lang``: the workshop after ``at`` (or workshop 5
+    when all are past), the end date and the process name."""
+    locale = _locale(lang)
+    workshop = facts.next_workshop(at) or (facts.workshops[-1] if facts.workshops else None)
+    values = {
+        "process_name": facts.name,
+        "end_date": format_date(
+            facts.end_at.astimezone(facts.tz).date(),
+            catalog.raw(locale, "programme.format.end_date"),
+            locale=locale,
+        ),
+        "workshop_number": "",
+        "workshop_time": "",
+        "workshop_place": catalog.plain(locale, "programme.place.unknown"),
+    }
+    if workshop is not None:
+        values["workshop_number"] = str(workshop.number)
+        values["workshop_time"] = format_local(
+            catalog, locale, workshop.starts_at, facts.tz, "programme.format.workshop_time"
+        )
+        values["workshop_place"] = workshop.place or values["workshop_place"]
+    return values
+
+
+def fill_placeholders(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with its ``{placeholders}`` filled. Programme texts are validated when the file is
+    read; anything that still does not fit (an ad-hoc text with stray braces) is returned as is."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        if not names:
+            return text
+        return text.format_map(values)
+    except (KeyError, ValueError, IndexError, AttributeError):
+        return text
+
+
+def localized(texts: Mapping[str, Any], lang: str, fallback: str = "fi") -> str:
+    """The text in ``lang``, else in the process language, else Finnish, else any."""
+    for key in (lang, fallback, "fi"):
+        value = texts.get(key)
+        if value:
+            return str(value)
+    return str(next((value for value in texts.values() if value), ""))
+
+
+def snippet(text: str, limit: int = SNIPPET) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def prompt_snippet(catalog: Catalog, lang: str, prompt: Prompt, facts: ProcessFacts, limit: int = 80) -> str:
+    """A prompt's text, placeholders filled, shortened to one line (plain text)."""
+    return snippet(_filled_text(catalog, lang, prompt, facts, None), limit)
+
+
+def quick_reply_buttons(
+    options: Sequence[Mapping[str, Any]], lang: str, delivery_id: int, *, chosen: str | None = None
+) -> ButtonRows:
+    """One button per option, ``qr:<delivery id>:<option index>``; the chosen one ticked."""
+    rows: ButtonRows = []
+    for index, option in enumerate(options):
+        label = localized(option, lang)
+        mark = "✓ " if chosen is not None and chosen in {str(v) for v in option.values()} else ""
+        rows.append([(mark + label, f"{QUICK_REPLY_PREFIX}:{delivery_id}:{index}")])
+    return rows
+
+
+def _header(catalog: Catalog, lang: str, prompt: Prompt, facts: ProcessFacts) -> str:
+    if prompt.kind == "announcement":
+        return catalog.t(lang, "prompt.header.announcement", process=facts.name)
+    if prompt.kind == "loop":
+        return catalog.t(lang, "prompt.header.loop", process=facts.name)
+    phase = min(max(prompt.phase, 1), 5)
+    return catalog.t(
+        lang,
+        "prompt.header",
+        icon=KIND_ICONS.get(prompt.kind, "💬"),
+        phase=phase,
+        phase_name=catalog.plain(lang, f"prompt.phase.{phase}"),
+    )
+
+
+def _filled_text(
+    catalog: Catalog, lang: str, prompt: Prompt, facts: ProcessFacts, values: Mapping[str, str] | None
+) -> str:
+    text = localized(prompt.texts or {}, lang, facts.language)
+    if prompt.kind in AD_HOC_KINDS:
+        return text
+    return fill_placeholders(text, values or placeholder_values(catalog, lang, facts, prompt.due_at))
+
+
+def prompt_message(
+    catalog: Catalog,
+    lang: str,
+    prompt: Prompt,
+    facts: ProcessFacts,
+    *,
+    delivery_id: int,
+    values: Mapping[str, str] | None = None,
+) -> RenderedMessage:
+    """The whole prompt message for one participant: header, text in their language with the
+    placeholders filled (escaped), a one-line hint on how to answer, and option buttons.
+    ``values`` are the placeholder values if already computed for this prompt and language."""
+    text = _filled_text(catalog, lang, prompt, facts, values)
+    parts = [_header(catalog, lang, prompt, facts), escape(text.strip())]
+    options = list(prompt.options or [])
+    if options:
+        parts.append(catalog.t(lang, "prompt.hint.checkin"))
+    elif prompt.kind in ANSWERABLE_KINDS and prompt.kind != "loop":
+        parts.append(catalog.t(lang, "prompt.hint.answer"))
+    buttons = quick_reply_buttons(options, lang, delivery_id) if options else []
+    return RenderedMessage("\n\n".join(parts), buttons)
+
+
+def reminder_message(
+    catalog: Catalog,
+    lang: str,
+    prompt: Prompt,
+    facts: ProcessFacts,
+    *,
+    delivery_id: int,
+    values: Mapping[str, str] | None = None,
+) -> RenderedMessage:
+    """A gentle reminder of an unanswered prompt: when it closes, what it asked, its buttons again."""
+    text = _filled_text(catalog, lang, prompt, facts, values)
+    if prompt.closes_at is not None:
+        closes = format_local(catalog, lang, prompt.closes_at, facts.tz, "facilitator.format.when")
+        body = catalog.t(lang, "prompt.reminder", closes=closes, prompt=snippet(text))
+    else:
+        body = catalog.t(lang, "prompt.reminder_open", prompt=snippet(text))
+    options = list(prompt.options or [])
+    buttons = quick_reply_buttons(options, lang, delivery_id) if options else []
+    return RenderedMessage(body, buttons)

@@ -1,0 +1,489 @@
+"""Facilitator reports and care of the process: /digest, /export, /loop and /hide.
+
+Only a facilitator of the process gets anything: the process is the one of their active membership
+(buttons name their process and are checked against the sender's facilitator membership of it).
+Everyone else gets the same polite refusal, whatever they asked, so nothing leaks, not even counts.
+
+Callback prefixes: ``dg`` (digest: export button), ``lp`` (closing the loop: send or cancel),
+``hd`` (moderation: hide one of several references, restore a hidden one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message, MessageOriginHiddenUser, MessageOriginUser, Update
+from telegram.constants import ChatAction
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot import digest as digests
+from bot import export
+from bot.context import Ctx, Services
+from bot.digest_render import Labels
+from bot.digest_schedule import render_bundle, run_due_digests, send_digest
+from bot.scheduler import broadcast, eligible_count
+from bot.timing import parse_duration
+from handlers.common import (
+    Button,
+    Who,
+    answer_callback,
+    callback_parts,
+    edit_callback_message,
+    keyboard,
+    reply,
+    who,
+)
+from handlers.flows import Input, Out, Step, flow
+from messages import LANGUAGES, Html, escape
+from storage.models import Membership, Process, Submission
+
+log = logging.getLogger(__name__)
+
+LOOP_STEPS = ("said", "discussed", "next")
+LOOP_PART_LIMIT = 1000
+LOOP_ANSWER_WINDOW = timedelta(days=7)
+HIDDEN_LISTED = 10
+MAX_SPAN = timedelta(days=366)
+_REFERENCE = re.compile(r"#(\d{1,10})\b")
+
+
+def _facilitator(sender: Who) -> Membership | None:
+    membership = sender.membership
+    return membership if membership is not None and membership.is_facilitator else None
+
+
+async def _refuse(update: Update, svc: Services, lang: str) -> None:
+    if update.callback_query is not None:
+        await answer_callback(update, svc.catalog.plain(lang, "report.not_facilitator"), alert=True)
+    else:
+        await reply(update, svc.t(lang, "report.not_facilitator"))
+
+
+# --- /digest -----------------------------------------------------------------------------------
+
+
+def _span(args: list[str]) -> timedelta | str | None:
+    """``/digest 14d`` → 14 days; no argument → ``None``; anything unreadable → ``"bad"``."""
+    text = "".join(args).strip()
+    if not text:
+        return None
+    try:
+        span = parse_duration(text)
+    except ValueError:
+        return "bad"
+    if span is None or span <= timedelta(0) or span > MAX_SPAN:
+        return "bad"
+    return span
+
+
+async def on_digest(update: Update, context: Ctx) -> None:
+    svc = context.services
+    now = svc.clock.now()
+    span = _span(list(context.args or []))
+
+    async def work(session: AsyncSession) -> tuple[str, digests.Digest | None, str | None]:
+        sender = await who(session, update, now=now)
+        membership = _facilitator(sender)
+        if membership is None:
+            return sender.lang, None, "report.not_facilitator"
+        if span == "bad":
+            return sender.lang, None, "report.bad_span"
+        start = (
+            now - span if isinstance(span, timedelta) else digests.default_period_start(membership.process)
+        )
+        digest = await digests.build_digest(
+            session, process_id=membership.process_id, start=start, end=now, now=now
+        )
+        await digests.record_run(
+            session, process_id=membership.process_id, trigger="command", start=start, end=now, now=now
+        )
+        return sender.lang, digest, None
+
+    lang, digest, problem = await svc.db.run(work)
+    chat = update.effective_chat
+    if digest is None or chat is None:
+        await reply(update, svc.t(lang, problem or "report.not_facilitator"))
+        return
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    bundle = await asyncio.to_thread(render_bundle, digest, svc.catalog, lang, weekly=False)
+    await send_digest(
+        context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
+    )
+    svc.metrics.digests.inc(trigger="command")
+
+
+# --- /export -----------------------------------------------------------------------------------
+
+
+async def _send_export(update: Update, context: Ctx, lang: str, process_id: int, now: datetime) -> None:
+    """Write the export in a scratch directory and send the workbook and a ZIP of CSV + JSON."""
+    svc = context.services
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    with tempfile.TemporaryDirectory(prefix="valitupa-export-") as scratch:
+        directory = Path(scratch) / "export"
+
+        async def work(session: AsyncSession) -> export.ExportResult | None:
+            return await export.write_export(session, process_id=process_id, directory=directory, now=now)
+
+        result = await svc.db.run(work)
+        if result is None:
+            return
+        local_day = now.astimezone(ZoneInfo(result.timezone)).date().isoformat()
+        stem = f"{svc.catalog.plain(lang, 'report.file.export')}-{process_id}-{local_day}"
+        archive = await asyncio.to_thread(export.zip_csv_json, result, Path(scratch) / f"{stem}.zip")
+        await context.bot.send_document(
+            chat.id,
+            document=result.xlsx,
+            filename=f"{stem}.xlsx",
+            caption=svc.t(lang, "report.caption.xlsx"),
+            parse_mode="HTML",
+        )
+        await context.bot.send_document(
+            chat.id,
+            document=archive,
+            filename=archive.name,
+            caption=svc.t(lang, "report.caption.zip"),
+            parse_mode="HTML",
+        )
+
+
+async def on_export(update: Update, context: Ctx) -> None:
+    svc = context.services
+    now = svc.clock.now()
+
+    async def work(session: AsyncSession) -> tuple[str, int | None]:
+        sender = await who(session, update, now=now)
+        membership = _facilitator(sender)
+        return sender.lang, membership.process_id if membership is not None else None
+
+    lang, process_id = await svc.db.run(work)
+    if process_id is None:
+        await _refuse(update, svc, lang)
+        return
+    await _send_export(update, context, lang, process_id, now)
+
+
+async def on_digest_button(update: Update, context: Ctx) -> None:
+    """``dg:x:<process>`` under a digest: the export of that process, for its facilitators."""
+    svc = context.services
+    now = svc.clock.now()
+    parts = callback_parts(update)
+    process_id = int(parts[2]) if len(parts) == 3 and parts[1] == "x" and parts[2].isdigit() else None
+    user_id = update.effective_user.id if update.effective_user else 0
+
+    async def work(session: AsyncSession) -> tuple[str, bool]:
+        sender = await who(session, update, now=now)
+        if process_id is None or not sender.consented:
+            return sender.lang, False
+        allowed = await digests.facilitator_membership(session, user_id=user_id, process_id=process_id)
+        return sender.lang, allowed is not None
+
+    lang, allowed = await svc.db.run(work)
+    if not allowed or process_id is None:
+        await _refuse(update, svc, lang)
+        return
+    await answer_callback(update)
+    await _send_export(update, context, lang, process_id, now)
+
+
+# --- /loop -------------------------------------------------------------------------------------
+
+
+def loop_texts(svc: Services, parts: dict[str, str]) -> dict[str, str]:
+    """The message in every language: the facilitator's own words under localised labels (plain
+    text; the dispatcher escapes it and adds the heading)."""
+    return {
+        lang: "\n\n".join(
+            f"{svc.catalog.plain(lang, f'loop.label.{step}')}\n{parts[step]}" for step in LOOP_STEPS
+        )
+        for lang in LANGUAGES
+    }
+
+
+async def on_loop(update: Update, context: Ctx) -> None:
+    svc = context.services
+
+    async def work(session: AsyncSession) -> tuple[str, bool]:
+        sender = await who(session, update)
+        if _facilitator(sender) is None or sender.user is None:
+            return sender.lang, False
+        sender.user.state = {"flow": "loop", "step": LOOP_STEPS[0], "data": {}}
+        return sender.lang, True
+
+    lang, allowed = await svc.db.run(work)
+    if not allowed:
+        await _refuse(update, svc, lang)
+        return
+    await reply(update, svc.t(lang, "loop.ask_said"))
+
+
+@flow("loop")
+async def loop_flow(step: Step, data: Input) -> None:
+    """You said → we discussed → next step, then a preview with a send button."""
+    membership = _facilitator(step.sender)
+    if membership is None:
+        step.set_state(None)
+        step.say("report.not_facilitator")
+        return
+    current = str(step.state.get("step", LOOP_STEPS[0]))
+    collected = {key: str(value) for key, value in dict(step.state.get("data") or {}).items()}
+    if current == "confirm":
+        step.say("loop.use_buttons")
+        return
+    text = (data.text or "").strip()
+    if data.skip or not text or current not in LOOP_STEPS:
+        step.say("loop.text_needed")
+        return
+    if len(text) > LOOP_PART_LIMIT:
+        step.say("loop.too_long", length=len(text), limit=LOOP_PART_LIMIT)
+        return
+    collected[current] = text
+    position = LOOP_STEPS.index(current)
+    if position + 1 < len(LOOP_STEPS):
+        following = LOOP_STEPS[position + 1]
+        step.set_state("loop", step=following, data=collected)
+        step.say(f"loop.ask_{following}")
+        return
+    recipients = await eligible_count(step.session, membership.process_id)
+    if recipients == 0:
+        step.set_state(None)
+        step.say("loop.no_participants")
+        return
+    step.set_state("loop", step="confirm", data=collected)
+    preview = escape(loop_texts(step.svc, collected)[step.lang])
+    buttons = keyboard(
+        [
+            [(step.svc.catalog.plain(step.lang, "loop.button.send"), "lp:send")],
+            [(step.svc.catalog.plain(step.lang, "loop.button.cancel"), "lp:no")],
+        ]
+    )
+    step.outs.append(
+        Out(step.svc.t(step.lang, "loop.preview", text=Html(preview), count=recipients), buttons)
+    )
+
+
+async def on_loop_button(update: Update, context: Ctx) -> None:
+    svc = context.services
+    now = svc.clock.now()
+    send = callback_parts(update)[1:2] == ["send"]
+
+    async def work(session: AsyncSession) -> tuple[str, str | None, int]:
+        sender = await who(session, update, now=now)
+        state = dict(sender.user.state or {}) if sender.user is not None else {}
+        membership = _facilitator(sender)
+        if sender.user is None or state.get("flow") != "loop" or state.get("step") != "confirm":
+            return sender.lang, None, 0
+        sender.user.state = None
+        if membership is None:
+            return sender.lang, "report.not_facilitator", 0
+        if not send:
+            return sender.lang, "loop.cancelled", 0
+        parts = {key: str(value) for key, value in dict(state.get("data") or {}).items()}
+        count = await eligible_count(session, membership.process_id)
+        await broadcast(
+            session,
+            process_id=membership.process_id,
+            kind="loop",
+            texts=loop_texts(svc, parts),
+            now=now,
+            closes_after=LOOP_ANSWER_WINDOW,
+        )
+        return sender.lang, "loop.sent", count
+
+    lang, outcome, count = await svc.db.run(work)
+    if outcome is None:
+        await answer_callback(update, svc.catalog.plain(lang, "button.stale"))
+        return
+    await answer_callback(update)
+    await edit_callback_message(update, svc.t(lang, outcome, count=count))
+
+
+# --- /hide -------------------------------------------------------------------------------------
+
+
+def _snippet(svc: Services, lang: str, submission: Submission, limit: int = 80) -> str:
+    text = submission.title if submission.kind == "idea" else submission.text
+    if text:
+        return digests.shorten(text, limit)
+    return svc.catalog.plain(
+        lang, "hide.media", media=svc.catalog.plain(lang, f"media.{submission.media_type or 'text'}")
+    )
+
+
+def _references(message: Message | None) -> list[int]:
+    if message is None:
+        return []
+    found = _REFERENCE.findall((message.text or "") + "\n" + (message.caption or ""))
+    return list(dict.fromkeys(int(ref) for ref in found))
+
+
+def _forward_origin(message: Message) -> tuple[int | None, datetime | None] | None:
+    """Who wrote a forwarded message (when Telegram says) and when; ``None`` if not forwarded."""
+    origin = message.forward_origin
+    if origin is None:
+        return None
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.id, origin.date
+    if isinstance(origin, MessageOriginHiddenUser):
+        return None, origin.date
+    return None, origin.date
+
+
+async def _hide(session: AsyncSession, svc: Services, lang: str, process_id: int, ref: int) -> Out:
+    submission = await digests.submission_of_process(session, process_id=process_id, ref=ref)
+    if submission is None:
+        return Out(svc.t(lang, "hide.not_found", ref=ref))
+    if submission.hidden:
+        return Out(svc.t(lang, "hide.already", ref=ref))
+    submission.hidden = True
+    log.info("a facilitator hid submission %d of process %d", ref, process_id)
+    return Out(svc.t(lang, "hide.done", ref=ref, snippet=_snippet(svc, lang, submission)))
+
+
+async def _hidden_list(session: AsyncSession, svc: Services, lang: str, process_id: int, tz_name: str) -> Out:
+    items, total = await digests.hidden_submissions(session, process_id=process_id, limit=HIDDEN_LISTED)
+    if not items:
+        return Out(svc.t(lang, "hide.none"))
+    labels = Labels(svc.catalog, lang, ZoneInfo(tz_name))
+    lines = [svc.t(lang, "hide.list", count=total)]
+    rows: list[list[Button]] = []
+    for item in items:
+        lines.append(
+            svc.t(
+                lang,
+                "hide.list_line",
+                ref=item.id,
+                date=labels.day(item.created_at),
+                snippet=_snippet(svc, lang, item, 60),
+            )
+        )
+        rows.append([(svc.catalog.plain(lang, "hide.button.unhide", ref=item.id), f"hd:u:{item.id}")])
+    return Out("\n".join(lines), keyboard(rows))
+
+
+async def on_hide(update: Update, context: Ctx) -> None:
+    """``/hide 123``, ``/hide`` as a reply to a message showing ``#123`` or to a forwarded
+    submission, or bare ``/hide`` for the list of hidden ones with restore buttons."""
+    svc = context.services
+    message = update.effective_message
+    arguments = " ".join(context.args or [])
+    refs = [int(ref) for ref in re.findall(r"\d{1,10}", arguments)]
+    target = message.reply_to_message if message is not None else None
+
+    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+        sender = await who(session, update)
+        membership = _facilitator(sender)
+        if membership is None:
+            return sender.lang, None
+        lang, process_id = sender.lang, membership.process_id
+        if arguments.strip() and not refs:
+            return lang, Out(svc.t(lang, "hide.no_reference"))
+        if refs:
+            return lang, await _hide(session, svc, lang, process_id, refs[0])
+        if target is not None:
+            quoted = _references(target)
+            if len(quoted) == 1:
+                return lang, await _hide(session, svc, lang, process_id, quoted[0])
+            if len(quoted) > 1:
+                rows: list[list[Button]] = [
+                    [(svc.catalog.plain(lang, "hide.button.hide", ref=ref), f"hd:h:{ref}")]
+                    for ref in quoted[:8]
+                ]
+                return lang, Out(svc.t(lang, "hide.pick"), keyboard(rows))
+            origin = _forward_origin(target)
+            text = target.text or target.caption
+            if origin is not None and text:
+                found = await digests.forwarded_submission(
+                    session, process_id=process_id, text=text, author_id=origin[0], sent_at=origin[1]
+                )
+                if found is not None:
+                    return lang, await _hide(session, svc, lang, process_id, found.id)
+            return lang, Out(svc.t(lang, "hide.no_reference"))
+        return lang, await _hidden_list(session, svc, lang, process_id, membership.process.timezone)
+
+    lang, out = await svc.db.run(work)
+    if out is None:
+        await _refuse(update, svc, lang)
+        return
+    await reply(update, out.text, out.markup)
+
+
+async def on_hide_button(update: Update, context: Ctx) -> None:
+    """``hd:h:<ref>`` hides one of several references; ``hd:u:<ref>`` restores a hidden one."""
+    svc = context.services
+    parts = callback_parts(update)
+    action = parts[1] if len(parts) == 3 and parts[1] in ("h", "u") and parts[2].isdigit() else None
+    ref = int(parts[2]) if action is not None else 0
+    user_id = update.effective_user.id if update.effective_user else 0
+
+    async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
+        sender = await who(session, update)
+        lang = sender.lang
+        if action is None or not sender.consented:
+            return lang, "button.stale", None
+        submission = await session.get(Submission, ref)
+        allowed = (
+            submission is not None
+            and await digests.facilitator_membership(
+                session, user_id=user_id, process_id=submission.process_id
+            )
+            is not None
+        )
+        if submission is None or not allowed:
+            return lang, "report.not_facilitator", None
+        if action == "h":
+            return lang, None, await _hide(session, svc, lang, submission.process_id, ref)
+        submission.hidden = False
+        log.info("a facilitator restored submission %d of process %d", ref, submission.process_id)
+        await session.flush()
+        process = await session.get(Process, submission.process_id)
+        timezone = process.timezone if process is not None else "Europe/Helsinki"
+        return lang, "hide.unhidden", await _hidden_list(session, svc, lang, submission.process_id, timezone)
+
+    lang, notice, out = await svc.db.run(work)
+    if notice == "report.not_facilitator":
+        await _refuse(update, svc, lang)
+        return
+    await answer_callback(update, svc.catalog.plain(lang, notice, ref=ref) if notice else None)
+    if out is not None:
+        await edit_callback_message(update, out.text, out.markup)
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+async def catch_up_digests(application: Application) -> None:
+    """At start-up: a weekly digest that fell due while the bot was down goes out now, once."""
+    services: Services = application.bot_data["services"]
+    try:
+        await run_due_digests(application, services.clock.now())
+    except Exception:
+        log.exception("the start-up digest catch-up failed; the scheduler will try again")
+
+
+def register(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    jobs = services.extras.setdefault("leader_jobs", [])
+    if run_due_digests not in jobs:
+        jobs.append(run_due_digests)
+    hooks = services.extras.setdefault("start_hooks", [])
+    if catch_up_digests not in hooks:
+        hooks.append(catch_up_digests)
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("digest", on_digest, filters=private))
+    app.add_handler(CommandHandler("export", on_export, filters=private))
+    app.add_handler(CommandHandler("loop", on_loop, filters=private))
+    app.add_handler(CommandHandler("hide", on_hide, filters=private))
+    app.add_handler(CallbackQueryHandler(on_digest_button, pattern=r"^dg:"))
+    app.add_handler(CallbackQueryHandler(on_loop_button, pattern=r"^lp:"))
+    app.add_handler(CallbackQueryHandler(on_hide_button, pattern=r"^hd:"))
