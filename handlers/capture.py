@@ -23,7 +23,7 @@ from handlers.common import (
     reply,
     who,
 )
-from handlers.flows import FLOWS, STANDALONE_FLOWS, Input, Out, Step, flow
+from handlers.flows import FLOWS, STANDALONE_FLOWS, Input, Out, Step, flow, settle_callback
 from storage.models import Delivery, Submission
 
 MEDIA = (
@@ -489,9 +489,7 @@ async def on_answer_choice(update: Update, context: Ctx) -> None:
         return lang, None, Out(svc.t(lang, "answer.saved", prompt=snippet(prompt_text(svc, lang, delivery))))
 
     lang, notice, out = await svc.db.run(work)
-    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
-    if out is not None:
-        await edit_callback_message(update, out.text, out.markup)
+    await settle_callback(update, svc, lang, notice=notice, out=out)
 
 
 def register(app: Application) -> None:

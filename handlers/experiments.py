@@ -11,14 +11,12 @@ from bot.context import Ctx
 from handlers.capture import snippet
 from handlers.common import (
     Button,
-    answer_callback,
     callback_parts,
-    edit_callback_message,
     keyboard,
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow
+from handlers.flows import Input, Out, Step, flow, settle_callback
 from storage.models import Submission
 
 LOG_STEPS = ("done", "happened", "learned", "obstacles")
@@ -72,9 +70,7 @@ async def on_pick(update: Update, context: Ctx) -> None:
         return sender.lang, Out(svc.t(sender.lang, "experiment.ask_done", title=idea.title or ""))
 
     lang, out = await svc.db.run(work)
-    await answer_callback(update, None if out else svc.catalog.plain(lang, "button.stale"))
-    if out is not None:
-        await edit_callback_message(update, out.text, out.markup)
+    await settle_callback(update, svc, lang, notice=None if out else "button.stale", out=out)
 
 
 @flow("experiment")

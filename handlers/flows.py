@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.context import Services
 from bot.contributions import Media
-from handlers.common import Who
+from handlers.common import Who, answer_callback, edit_callback_message
 
 
 @dataclass
@@ -55,6 +55,15 @@ class Step:
     def set_state(self, flow: str | None, **data: Any) -> None:
         assert self.sender.user is not None
         self.sender.user.state = {"flow": flow, **data} if flow else None
+
+
+async def settle_callback(
+    update: Update, svc: Services, lang: str, *, notice: str | None = None, out: Out | None = None
+) -> None:
+    """Finish a button press: answer it (with ``notice`` if any), then replace the pressed message."""
+    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
+    if out is not None:
+        await edit_callback_message(update, out.text, out.markup)
 
 
 FlowStep = Callable[[Step, Input], Awaitable[None]]

@@ -19,7 +19,7 @@ from handlers.common import (
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow
+from handlers.flows import Input, Out, Step, flow, settle_callback
 from messages import Html
 
 IDEA_STEPS = ("name", "need", "partners", "experiment")
@@ -172,9 +172,7 @@ async def on_ideas_page(update: Update, context: Ctx) -> None:
         return sender.lang, Out(*render_idea_page(svc, sender.lang, page))
 
     lang, out = await svc.db.run(work)
-    await answer_callback(update, None if out else svc.catalog.plain(lang, "button.stale"))
-    if out is not None:
-        await edit_callback_message(update, out.text, out.markup)
+    await settle_callback(update, svc, lang, notice=None if out else "button.stale", out=out)
 
 
 async def on_support(update: Update, context: Ctx) -> None:
@@ -212,9 +210,7 @@ async def on_support(update: Update, context: Ctx) -> None:
         return lang, notice, Out(*render_idea_page(svc, lang, page))
 
     lang, notice, out = await svc.db.run(work)
-    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
-    if out is not None:
-        await edit_callback_message(update, out.text, out.markup)
+    await settle_callback(update, svc, lang, notice=notice, out=out)
 
 
 def register(app: Application) -> None:
