@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import sqlite_driver
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -62,6 +64,7 @@ class Database:
                 max_overflow=0,
                 pool_timeout=60,
                 connect_args={"timeout": 15},
+                module=sqlite_driver.DBAPI,
                 # Every unit of work ends in commit or rollback, so the pool need not roll back again.
                 pool_reset_on_return=None,
             )
