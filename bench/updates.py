@@ -23,29 +23,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import update
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.app import build_application
 from bot.clock import SystemClock
 from bot.context import Services
-from bot.processes import create_process
-from bot.programme import parse_process
 from bot.runner import ALLOWED_UPDATES
 from bot.settings import Settings
 from messages import default_catalog
 from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
 from storage import migrate
 from storage.db import Database
-from storage.models import Membership, User
-from tests.factories import process_yaml
+from tests.factories import seed_joined_participants
 
 FIRST_USER = 500_000
 
@@ -57,30 +51,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def seed_participants(db: Database, count: int) -> None:
     """Participants who have already joined, straight through the storage layer."""
-    now = datetime.now(UTC)
-    spec = parse_process(process_yaml())
-
-    async def work(session: Any) -> None:
-        process = await create_process(session, spec=spec, source_yaml="", created_by=None, now=now)
-        for index in range(count):
-            user_id = FIRST_USER + index
-            session.add(User(id=user_id, consent="given", consent_at=now, language="fi", created_at=now))
-            membership = Membership(
-                process_id=process.id,
-                user_id=user_id,
-                organisation_id=process.organisations[index % 3].id,
-                role="employee",
-                pseudonym=f"P-{index:06d}",
-                complete=True,
-                joined_at=now,
-            )
-            session.add(membership)
-            await session.flush()
-            await session.execute(
-                update(User).where(User.id == user_id).values(active_membership_id=membership.id)
-            )
-
-    await db.run(work)
+    await seed_joined_participants(db, count, first_user=FIRST_USER)
 
 
 async def closed_loop(sandbox: BotApiSandbox, users: int, per_user: int) -> float:

@@ -17,8 +17,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 from bot.context import Ctx
 from bot.processes import create_process
 from bot.programme import ProcessFileError, parse_process, problem_text
-from handlers.common import answer_callback, client_language, edit_callback_message, keyboard, reply, who
-from handlers.flows import Input, Out, Step, flow
+from handlers.common import client_language, keyboard, reply, who
+from handlers.flows import Input, Out, Step, flow, settle_callback
 from messages import Html
 
 DATE_FORMATS = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H.%M", "%Y-%m-%d %H:%M", "%d.%m.%Y")
@@ -183,9 +183,7 @@ async def on_confirm(update: Update, context: Ctx) -> None:
         )
 
     lang, out = await svc.db.run(work)
-    await answer_callback(update, None if out else svc.catalog.plain(lang, "button.stale"))
-    if out is not None:
-        await edit_callback_message(update, out.text)
+    await settle_callback(update, svc, lang, notice=None if out else "button.stale", out=out)
 
 
 def register(app: Application) -> None:

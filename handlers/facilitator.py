@@ -44,7 +44,7 @@ from handlers.common import (
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow
+from handlers.flows import Input, Out, Step, flow, settle_callback
 from messages import LANGUAGES, Html
 from storage.models import Delivery, Process, Submission
 
@@ -533,9 +533,7 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
         return sender.lang, None, Out(svc.t(sender.lang, "announce.sent", count=count))
 
     lang, notice, out = await svc.db.run(work)
-    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
-    if out is not None:
-        await edit_callback_message(update, out.text)
+    await settle_callback(update, svc, lang, notice=notice, out=out)
 
 
 # --- /nudge ------------------------------------------------------------------------------------------
@@ -607,9 +605,7 @@ async def on_nudge_button(update: Update, context: Ctx) -> None:
         return sender.lang, None, Out(svc.t(sender.lang, "nudge.sent", count=count))
 
     lang, notice, out = await svc.db.run(work)
-    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
-    if out is not None:
-        await edit_callback_message(update, out.text)
+    await settle_callback(update, svc, lang, notice=notice, out=out)
 
 
 # --- quick replies and comments (participants) -------------------------------------------------

@@ -248,41 +248,12 @@ BROADCAST = "Työpaja 2 siirtyy torstaille klo 9. Tervetuloa!"
 
 async def seed_participants(db: Database, count: int) -> int:
     """A running process (no quiet hours, so a broadcast goes out at any hour) with ``count``
-    participants who have joined, written straight through the storage layer; returns its id."""
-    from sqlalchemy import update
+    participants who have joined; returns its id."""
+    from tests.factories import process_yaml, seed_joined_participants
 
-    from bot.processes import create_process
-    from bot.programme import parse_process
-    from storage.models import Membership, User
-    from tests.factories import process_yaml
-
-    now = datetime.now(UTC)
-    source = process_yaml(extra="quiet_hours: off\n")
-
-    async def work(session: Any) -> int:
-        process = await create_process(
-            session, spec=parse_process(source), source_yaml=source, created_by=None, now=now
-        )
-        for index in range(count):
-            user_id = FIRST_USER + index
-            session.add(User(id=user_id, consent="given", consent_at=now, language="fi", created_at=now))
-            membership = Membership(
-                process_id=process.id,
-                user_id=user_id,
-                organisation_id=process.organisations[index % 3].id,
-                role="employee",
-                pseudonym=f"P-{index:05d}",
-                complete=True,
-                joined_at=now,
-            )
-            session.add(membership)
-            await session.flush()
-            await session.execute(
-                update(User).where(User.id == user_id).values(active_membership_id=membership.id)
-            )
-        return process.id
-
-    return await db.run(work)
+    return await seed_joined_participants(
+        db, count, first_user=FIRST_USER, source_yaml=process_yaml(extra="quiet_hours: off\n")
+    )
 
 
 async def broadcast_now(db: Database, process_id: int) -> int:
