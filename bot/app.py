@@ -22,6 +22,7 @@ from bot.commands import publish_commands
 from bot.context import Ctx, Services
 from bot.logs import handling
 from bot.ratelimit import PacedRateLimiter
+from bot.transport import AiohttpRequest
 from messages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def optional_features() -> list[Feature]:
 def build_application(services: Services, *, with_updater: bool = True) -> Application:
     settings = services.settings
     api = settings.telegram_api_url
+    # Kept so a start that fails half-way (a refused token) can still close their connections.
+    transports = services.extras["transports"] = (AiohttpRequest(128), AiohttpRequest(1))
     builder = (
         Application.builder()
         .token(settings.require_token())
@@ -100,7 +103,8 @@ def build_application(services: Services, *, with_updater: bool = True) -> Appli
         .context_types(ContextTypes(context=Ctx))
         .rate_limiter(PacedRateLimiter(bulk_per_second=settings.broadcast_rate, metrics=services.metrics))
         .concurrent_updates(PerUserUpdateProcessor(64))
-        .connection_pool_size(128)
+        .request(transports[0])
+        .get_updates_request(transports[1])
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )

@@ -335,6 +335,10 @@ class Runtime:
             if application.post_shutdown is not None:
                 with contextlib.suppress(Exception):
                     await application.post_shutdown(application)
+        elif self.services is not None:
+            # initialize() failed after opening the HTTP sessions (getMe refused): close them here.
+            for transport in self.services.extras.get("transports", ()):
+                await transport.shutdown()
         started = bool(self._started)
         self._started.clear()
         if self._owns_db:
