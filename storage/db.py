@@ -63,7 +63,7 @@ class Database:
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=60,
-                connect_args={"timeout": 15},
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                 module=sqlite_driver.DBAPI,
                 # Every unit of work ends in commit or rollback, so the pool need not roll back again.
                 pool_reset_on_return=None,
@@ -134,7 +134,7 @@ class Database:
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # No busy_timeout here: the driver waits for locks in its worker thread (storage/sqlite_driver.py).
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

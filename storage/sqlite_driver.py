@@ -1,11 +1,28 @@
-"""aiosqlite with one thread hop per statement instead of four.
+"""aiosqlite, but short statements run where they are asked for and only slow ones take the thread.
 
-SQLAlchemy's aiosqlite adapter creates a cursor, executes, fetches and closes it: four round trips
-to aiosqlite's worker thread for every statement, each waiting for the event loop to come round.
-Under load that made every unit of work hold the (single) SQLite connection three times longer
-than its work takes. The cursor below runs execute-and-fetch as one call in the worker thread and
-keeps the rows; creating and closing it needs no round trip at all. Everything else is aiosqlite
-itself, so transactions, the worker thread and error types are unchanged.
+SQLAlchemy's aiosqlite adapter sends every cursor call to aiosqlite's worker thread and waits for
+the event loop to come round to the answer. A statement on a local SQLite file takes tens of
+microseconds; the round trip under load took a millisecond or more, three times per unit of work
+(read, write, commit), and the bot's one SQLite connection is held all that time. Throughput was
+bounded by those waits, not by SQLite (``bench/updates.py``: 290 → 570 updates/s).
+
+So a statement runs in the event loop's thread, and moves to the worker thread only when it would
+make the loop wait:
+
+* **Locks.** The connection's own busy timeout is 0, so a statement that meets another process's
+  write lock (a CLI command beside the bot) fails at once with SQLITE_BUSY, before doing anything;
+  it is then run again in the worker thread with the real busy timeout (15 s), where waiting
+  blocks nobody.
+* **Long reads.** A SELECT gets :data:`INLINE_BUDGET_S` in the loop; a progress handler interrupts
+  it after that (a SELECT interrupted inside a transaction leaves the transaction intact) and it
+  is run again, whole, in the worker thread. Digests and exports read there.
+* **Bulk writes.** ``executemany`` always runs in the worker thread.
+
+Writes cannot be interrupted safely (SQLite rolls back the whole transaction), so a single
+INSERT/UPDATE/DELETE runs to its end in the loop; the bot's writes touch a handful of rows.
+
+Each statement is also one call: execute and fetch together, the rows kept on the cursor, so
+creating and closing a cursor costs nothing. Everything else is aiosqlite itself.
 
 Pass :data:`DBAPI` as ``module=`` to ``create_async_engine`` for a ``sqlite+aiosqlite`` URL.
 """
@@ -13,14 +30,24 @@ Pass :data:`DBAPI` as ``module=`` to ``create_async_engine`` for a ``sqlite+aios
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 Rows = list[Any]
+T = TypeVar("T")
+
+# How long a SELECT may run in the event loop before it is moved to the worker thread.
+INLINE_BUDGET_S = 0.002
+# The progress handler runs every this many SQLite VM steps (about 10–50 µs of work).
+PROGRESS_STEPS = 1000
+DEFAULT_BUSY_TIMEOUT_S = 15.0
+# Errors after which the statement has done nothing and may run again in the worker thread.
+_RETRY_IN_WORKER = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 
 
 class OneHopCursor:
@@ -56,12 +83,15 @@ class OneHopCursor:
             cursor.close()
 
     async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
-        result = await self._connection._execute(self._run, sql, parameters, False)
+        read_only = sql.lstrip()[:6].upper() == "SELECT"
+        result = await self._connection.run_inline(
+            self._run, sql, parameters, False, budget=INLINE_BUDGET_S if read_only else None
+        )
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneHopCursor:
-        result = await self._connection._execute(self._run, sql, list(parameters), True)
+        result = await self._connection.in_worker(self._run, sql, list(parameters), True)
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
@@ -88,15 +118,77 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run in the caller's thread unless they would wait."""
+
+    busy_timeout_ms = int(DEFAULT_BUSY_TIMEOUT_S * 1000)
+    _deadline = 0.0  # perf_counter() after which the running statement is interrupted; 0 = never
+    # Statements moved to the worker thread, by reason ("busy" or "interrupted"): for tests and logs.
+    moved: dict[str, int]
+
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
+    async def _connect(self) -> OneHopConnection:
+        await super()._connect()
+        self._prepare()
+        return self
 
-def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> OneHopConnection:
+    def _progress(self) -> int:
+        deadline = self._deadline
+        return 1 if deadline and time.perf_counter() > deadline else 0
+
+    def _prepare(self) -> None:
+        """Once, on the new connection: no lock waits here, and the budget's progress handler."""
+        self._conn.execute("PRAGMA busy_timeout=0")
+        self._conn.set_progress_handler(self._progress, PROGRESS_STEPS)
+
+    async def run_inline(self, fn: Callable[..., T], *args: Any, budget: float | None = None) -> T:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        self._deadline = time.perf_counter() + budget if budget is not None else 0.0
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in _RETRY_IN_WORKER:
+                raise
+            reason = "busy" if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY else "interrupted"
+            self.moved[reason] = self.moved.get(reason, 0) + 1
+        finally:
+            self._deadline = 0.0
+        return await self.in_worker(fn, *args)
+
+    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` in aiosqlite's thread, where waiting for a lock or a long read blocks nobody."""
+        return await self._execute(self._waiting, fn, *args)
+
+    def _waiting(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        try:
+            return fn(*args)
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+
+    async def commit(self) -> None:
+        await self.run_inline(self._conn.commit)
+
+    async def rollback(self) -> None:
+        await self.run_inline(self._conn.rollback)
+
+
+def connect(
+    database: str, *, iter_chunk_size: int = 64, timeout: float = DEFAULT_BUSY_TIMEOUT_S, **kwargs: Any
+) -> OneHopConnection:
+    """Like :func:`aiosqlite.connect`; ``timeout`` is how long a statement waits for a lock (in the
+    worker thread, see the module docstring)."""
+
     def connector() -> sqlite3.Connection:
-        return sqlite3.connect(database, **kwargs)
+        return sqlite3.connect(database, timeout=0, **kwargs)
 
-    return OneHopConnection(connector, iter_chunk_size)
+    connection = OneHopConnection(connector, iter_chunk_size)
+    connection.busy_timeout_ms = int(timeout * 1000)
+    connection.moved = {}
+    return connection
 
 
 _module = SimpleNamespace(

@@ -1,0 +1,134 @@
+"""The SQLite driver: short statements in the event loop, waits and long reads in the worker thread.
+
+What a user would notice if this went wrong: the whole bot freezing while a CLI command holds the
+database, or while a facilitator's digest reads a year of observations; or, worse, a unit of work
+half-written. Each test runs a ticker beside the database work and counts how often the event loop
+came round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import migrate
+from storage.db import Database
+from storage.models import User
+from storage.sqlite_driver import INLINE_BUDGET_S, OneHopConnection
+
+# A SELECT that takes SQLite well over the inline budget (around 100 ms), and its answer.
+LONG_READ = (
+    "SELECT count(*) FROM (WITH RECURSIVE c(x) AS "
+    "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) SELECT x FROM c)"
+)
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    await migrate.upgrade(database)
+    yield database
+    await database.dispose()
+
+
+async def driver_connection(db: Database) -> OneHopConnection:
+    async with db.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+    assert isinstance(driver, OneHopConnection)
+    return driver
+
+
+class Ticker:
+    """Counts event-loop turns (every 5 ms) while it runs."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self.ticks += 1
+
+    def __enter__(self) -> Ticker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def add_user(user_id: int) -> Callable[[AsyncSession], Awaitable[None]]:
+    async def work(session: AsyncSession) -> None:
+        session.add(User(id=user_id, consent="given", created_at=datetime.now(UTC)))
+
+    return work
+
+
+async def test_a_cli_holding_the_write_lock_makes_the_bot_wait_not_freeze(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    driver = await driver_connection(sqlite_db)
+    assert driver.busy_timeout_ms >= 5000  # a CLI command beside the bot is waited for, not failed
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. `valitupa purge` in the middle of its transaction
+    other.execute("INSERT INTO users (id, consent, created_at) VALUES (1, 'declined', '2027-01-01')")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")  # only runs if the event loop keeps turning
+    began = time.perf_counter()
+
+    with Ticker() as ticker:
+        await sqlite_db.run(add_user(2))
+
+    waited = time.perf_counter() - began
+    other.close()
+    assert 0.25 < waited < 5.0
+    assert ticker.ticks >= 20  # the loop went on serving while the write waited for the lock
+    assert driver.moved.get("busy", 0) >= 1
+    async with sqlite_db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 2
+
+
+async def test_a_long_read_moves_to_the_worker_thread_and_keeps_its_transaction(
+    sqlite_db: Database,
+) -> None:
+    driver = await driver_connection(sqlite_db)
+    before = driver.moved.get("interrupted", 0)
+
+    async def work(session: AsyncSession) -> int:
+        session.add(User(id=5, consent="given", created_at=datetime.now(UTC)))
+        await session.flush()  # a write is pending in this transaction when the long read starts
+        return int((await session.execute(text(LONG_READ))).scalar_one())
+
+    with Ticker() as ticker:
+        counted = await sqlite_db.run(work)
+
+    assert counted == 1_500_000
+    assert driver.moved.get("interrupted", 0) == before + 1
+    assert ticker.ticks >= 3  # the loop turned while the read ran in the thread
+    async with sqlite_db.session() as session:
+        assert await session.get(User, 5) is not None  # the interrupted read did not undo the write
+
+
+async def test_short_statements_stay_in_the_loop(sqlite_db: Database) -> None:
+    driver = await driver_connection(sqlite_db)
+    moved = dict(driver.moved)
+    for user_id in range(10, 40):
+        await sqlite_db.run(add_user(user_id))
+
+    async def read(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+    assert await sqlite_db.run(read) == 30
+    assert driver.moved == moved
+    assert INLINE_BUDGET_S <= 0.005  # the longest a read may hold the event loop
