@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -42,6 +43,14 @@ POOL_TIMEOUT_MESSAGE = (
     "Consider a larger pool or a longer pool timeout."
 )
 CONNECT_TIMEOUT_MESSAGE = "No connection to the Bot API in time; the request was not sent."
+
+
+_TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+")
+
+
+def _without_token(text: str) -> str:
+    """aiohttp puts the URL in some errors, and a Bot API URL carries the token in its path."""
+    return _TOKEN_IN_PATH.sub(lambda match: f"/{match.group(1) or ''}bot<redacted>", text)
 
 
 def _chosen(value: object, default: float | None) -> float | None:
@@ -167,6 +176,6 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as error:
             raise TimedOut from error
         except (aiohttp.ClientError, OSError) as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {_without_token(str(error))}") from error
         finally:
             self._slots.release()

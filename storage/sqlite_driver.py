@@ -16,10 +16,11 @@ make the loop wait:
 * **Long reads.** A SELECT gets :data:`INLINE_BUDGET_S` in the loop; a progress handler interrupts
   it after that (a SELECT interrupted inside a transaction leaves the transaction intact) and it
   is run again, whole, in the worker thread. Digests and exports read there.
-* **Bulk writes.** ``executemany`` always runs in the worker thread.
+* **Bulk writes.** ``executemany`` and every DELETE (erasure, retention: cascades over many rows)
+  run in the worker thread.
 
-Writes cannot be interrupted safely (SQLite rolls back the whole transaction), so a single
-INSERT/UPDATE/DELETE runs to its end in the loop; the bot's writes touch a handful of rows.
+Writes cannot be interrupted safely (SQLite rolls back the whole transaction), so a single INSERT or
+UPDATE runs to its end in the loop; the bot's inserts and updates touch a handful of rows.
 
 Each statement is also one call: execute and fetch together, the rows kept on the cursor, so
 creating and closing a cursor costs nothing. Everything else is aiosqlite itself.
@@ -83,15 +84,19 @@ class OneHopCursor:
             cursor.close()
 
     async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
-        read_only = sql.lstrip()[:6].upper() == "SELECT"
-        result = await self._connection.run_inline(
-            self._run, sql, parameters, False, budget=INLINE_BUDGET_S if read_only else None
-        )
+        verb = sql.lstrip()[:6].upper()
+        if verb == "DELETE":
+            # Erasure and retention delete many rows with their cascades: never in the loop.
+            result = await self._connection.in_worker(self._run, sql, parameters, False, reason="bulk")
+        else:
+            result = await self._connection.run_inline(
+                self._run, sql, parameters, False, budget=INLINE_BUDGET_S if verb == "SELECT" else None
+            )
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneHopCursor:
-        result = await self._connection.in_worker(self._run, sql, list(parameters), True)
+        result = await self._connection.in_worker(self._run, sql, list(parameters), True, reason="bulk")
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
@@ -122,7 +127,7 @@ class OneHopConnection(aiosqlite.Connection):
 
     busy_timeout_ms = int(DEFAULT_BUSY_TIMEOUT_S * 1000)
     _deadline = 0.0  # perf_counter() after which the running statement is interrupted; 0 = never
-    # Statements moved to the worker thread, by reason ("busy" or "interrupted"): for tests and logs.
+    # Statements run in the worker thread, by reason ("busy", "interrupted", "bulk"): for tests.
     moved: dict[str, int]
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
@@ -138,27 +143,33 @@ class OneHopConnection(aiosqlite.Connection):
         return 1 if deadline and time.perf_counter() > deadline else 0
 
     def _prepare(self) -> None:
-        """Once, on the new connection: no lock waits here, and the budget's progress handler."""
+        """Once, on the new connection: no lock waits in the event loop's thread."""
         self._conn.execute("PRAGMA busy_timeout=0")
-        self._conn.set_progress_handler(self._progress, PROGRESS_STEPS)
 
     async def run_inline(self, fn: Callable[..., T], *args: Any, budget: float | None = None) -> T:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
-        self._deadline = time.perf_counter() + budget if budget is not None else 0.0
+        conn = self._conn
+        if budget is not None:
+            # Only while this statement runs: a Python progress handler in the worker thread would
+            # need the GIL every few microseconds of SQLite work.
+            self._deadline = time.perf_counter() + budget
+            conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         try:
             return fn(*args)
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF not in _RETRY_IN_WORKER:
                 raise
             reason = "busy" if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY else "interrupted"
-            self.moved[reason] = self.moved.get(reason, 0) + 1
         finally:
-            self._deadline = 0.0
-        return await self.in_worker(fn, *args)
+            if budget is not None:
+                conn.set_progress_handler(None, 0)
+                self._deadline = 0.0
+        return await self.in_worker(fn, *args, reason=reason)
 
-    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+    async def in_worker(self, fn: Callable[..., T], *args: Any, reason: str) -> T:
         """Run ``fn`` in aiosqlite's thread, where waiting for a lock or a long read blocks nobody."""
+        self.moved[reason] = self.moved.get(reason, 0) + 1
         return await self._execute(self._waiting, fn, *args)
 
     def _waiting(self, fn: Callable[..., T], *args: Any) -> T:

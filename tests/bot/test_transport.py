@@ -230,6 +230,21 @@ async def test_a_closed_port_is_a_network_error() -> None:
         await request.shutdown()
 
 
+async def test_errors_never_carry_the_token() -> None:
+    """aiohttp names the URL in some errors; the token in its path must not reach a log or a chat."""
+    request = AiohttpRequest(1)
+    await request.initialize()
+    secret = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+    try:
+        for url in (f"http://127.0.0.1:99999/bot{secret}/getMe", f"htp://api/file/bot{secret}/photo.jpg"):
+            with pytest.raises(NetworkError) as raised:
+                await request.post(url)
+            assert secret not in str(raised.value)
+            assert "bot<redacted>" in str(raised.value)
+    finally:
+        await request.shutdown()
+
+
 async def test_it_can_be_used_again_after_shutdown_and_refuses_before_initialize(api: FakeApi) -> None:
     request = AiohttpRequest(1)
     with pytest.raises(RuntimeError, match="not initialized"):

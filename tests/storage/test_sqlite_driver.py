@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import migrate
@@ -132,3 +132,26 @@ async def test_short_statements_stay_in_the_loop(sqlite_db: Database) -> None:
     assert await sqlite_db.run(read) == 30
     assert driver.moved == moved
     assert INLINE_BUDGET_S <= 0.005  # the longest a read may hold the event loop
+
+
+async def test_deletes_and_bulk_inserts_run_in_the_worker_thread(sqlite_db: Database) -> None:
+    """Erasure and retention delete with cascades, planning inserts thousands of rows at once."""
+    driver = await driver_connection(sqlite_db)
+    bulk = driver.moved.get("bulk", 0)
+    now = datetime.now(UTC)
+
+    async def plant(session: AsyncSession) -> None:
+        await session.execute(
+            insert(User), [{"id": n, "consent": "given", "created_at": now} for n in range(100, 2100)]
+        )
+
+    async def erase(session: AsyncSession) -> None:
+        await session.execute(delete(User).where(User.id >= 1000))
+
+    async def count(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+    await sqlite_db.run(plant)
+    await sqlite_db.run(erase)
+    assert await sqlite_db.run(count) == 900
+    assert driver.moved.get("bulk", 0) == bulk + 2
