@@ -39,6 +39,7 @@ from storage.models import (
     User,
     Workshop,
 )
+from storage.sqlite_driver import off_the_loop
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,13 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
     Explicit deletes child-first rather than trusting cascades alone: erasure must not depend on
     SQLite's foreign-key pragma.
     """
+    # On SQLite every statement here runs in the driver's worker thread: a process may hold tens of
+    # thousands of rows, and the bot keeps answering meanwhile.
+    with off_the_loop():
+        await _purge_process(session, process_id=process_id)
+
+
+async def _purge_process(session: AsyncSession, *, process_id: int) -> None:
     memberships = select(Membership.id).where(Membership.process_id == process_id)
     submissions = select(Submission.id).where(Submission.process_id == process_id)
     prompts = select(Prompt.id).where(Prompt.process_id == process_id)

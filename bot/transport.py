@@ -10,9 +10,14 @@ Timeouts keep PTB's meaning as closely as aiohttp allows:
 * ``pool_timeout`` bounds waiting for one of the ``connection_pool_size`` slots (a semaphore of our
   own, so the request is known not to have been sent);
 * ``connect_timeout`` bounds opening a TCP connection (aiohttp ``sock_connect``);
-* ``read_timeout`` bounds each wait for response bytes (aiohttp ``sock_read``);
-* aiohttp has no write timeout, so the exchange as a whole is bounded by the sum of the connect,
-  write and read timeouts (aiohttp ``total``): a stalled upload ends instead of hanging.
+* ``read_timeout`` bounds each wait for response bytes (aiohttp ``sock_read``), so a long download
+  that keeps arriving is never cut;
+* aiohttp has no write timeout. Ordinary requests fit in the socket buffer; an upload gets
+  ``write_timeout`` per started megabyte on top of connect and read (aiohttp ``total``), so a stalled
+  upload ends and a slow link still gets its file through.
+
+Proxies come from ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` as with httpx. A file handle given as
+upload content is read from its start on each attempt, so PTB's retries resend it whole.
 
 Errors are PTB's: :class:`telegram.error.TimedOut` for timeouts and
 :class:`telegram.error.NetworkError` for everything else on the wire, so PTB's retry and the
@@ -24,6 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import urllib.request
+from typing import IO
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -37,6 +45,7 @@ DEFAULT_WRITE = 5.0
 DEFAULT_CONNECT = 5.0
 DEFAULT_POOL = 1.0
 DEFAULT_MEDIA_WRITE = 20.0
+MB = 1 << 20
 
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: every connection in the pool is busy; the request was not sent. "
@@ -51,6 +60,27 @@ _TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+")
 def _without_token(text: str) -> str:
     """aiohttp puts the URL in some errors, and a Bot API URL carries the token in its path."""
     return _TOKEN_IN_PATH.sub(lambda match: f"/{match.group(1) or ''}bot<redacted>", text)
+
+
+def _describe(error: BaseException) -> str:
+    return f"aiohttp.{type(error).__name__}: {_without_token(str(error))}"
+
+
+def _content(content: bytes | IO[bytes]) -> bytes:
+    """An upload's bytes; a file handle is read from its start on every attempt (PTB may retry)."""
+    if isinstance(content, bytes):
+        return content
+    if content.seekable():
+        content.seek(0)
+    return content.read()
+
+
+def _header_safe(filename: str) -> str:
+    """Escape a filename for the multipart header as httpx does (quotes, backslashes, controls)."""
+    return filename.translate(_FILENAME_ESCAPES)
+
+
+_FILENAME_ESCAPES = {0x22: "%22", 0x5C: "\\\\", **{c: f"%{c:02X}" for c in range(0x20) if c != 0x1B}}
 
 
 def _chosen(value: object, default: float | None) -> float | None:
@@ -75,6 +105,7 @@ class AiohttpRequest(BaseRequest):
         "_media_write",
         "_pool",
         "_pool_size",
+        "_proxies",
         "_read",
         "_session",
         "_slots",
@@ -100,6 +131,7 @@ class AiohttpRequest(BaseRequest):
         self._pool = pool_timeout
         self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
         self._slots = asyncio.Semaphore(connection_pool_size)  # made anew in initialize()
 
     @property
@@ -117,7 +149,21 @@ class AiohttpRequest(BaseRequest):
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
                 raise_for_status=False,
+                # Proxies from the environment are looked up once per host below: aiohttp's
+                # trust_env looks them up on every request (a fifth of the bot's CPU under load).
+                trust_env=False,
             )
+            self._proxies = {}
+
+    def _proxy_for(self, url: str) -> str | None:
+        """HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as PTB's httpx transport honours them."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            found = urllib.request.getproxies_environment()
+            bypass = bool(key[1]) and urllib.request.proxy_bypass(key[1])
+            self._proxies[key] = None if bypass else (found.get(key[0]) or found.get("all"))
+        return self._proxies[key]
 
     async def shutdown(self) -> None:
         if self._session is None or self._session.closed:
@@ -143,24 +189,27 @@ class AiohttpRequest(BaseRequest):
         write = _chosen(write_timeout, self._media_write if files else self._write)
         connect = _chosen(connect_timeout, self._connect)
         pool = _chosen(pool_timeout, self._pool)
-        parts = (read, write, connect)
-        timeout = aiohttp.ClientTimeout(
-            total=None if None in parts else sum(p for p in parts if p is not None),
-            sock_connect=connect,
-            sock_read=read,
-        )
         data: aiohttp.FormData | dict[str, str] | None = None
+        total: float | None = None  # each read is bounded by sock_read, as httpx bounds each read
         if request_data is not None:
             fields = request_data.json_parameters
             if files:
                 form = aiohttp.FormData(quote_fields=False)
                 for name, value in fields.items():
                     form.add_field(name, value)
+                size = 0
                 for name, (filename, content, mimetype) in files.items():
-                    form.add_field(name, content, filename=filename, content_type=mimetype)
+                    body = _content(content)
+                    size += len(body)
+                    form.add_field(name, body, filename=_header_safe(filename), content_type=mimetype)
                 data = form
+                # aiohttp has no per-write timeout: give an upload the write timeout per started
+                # megabyte (at least 50 kB/s), so a stalled upload ends and a slow link still works.
+                if write is not None and connect is not None and read is not None:
+                    total = connect + write * max(1, -(-size // MB)) + read
             elif fields:
                 data = fields
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
         try:
             async with asyncio.timeout(pool):
                 await self._slots.acquire()
@@ -168,14 +217,16 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(POOL_TIMEOUT_MESSAGE) from error
         try:
             async with session.request(
-                method, url, data=data, timeout=timeout, allow_redirects=False
+                method, url, data=data, timeout=timeout, allow_redirects=False, proxy=self._proxy_for(url)
             ) as response:
                 return response.status, await response.read()
-        except aiohttp.ConnectionTimeoutError as error:
-            raise TimedOut(CONNECT_TIMEOUT_MESSAGE) from error
+        # ``from None``: some aiohttp errors hold the URL, and with it the token, and a chained cause
+        # would print it wherever a traceback goes. The type and the redacted text are kept.
+        except aiohttp.ConnectionTimeoutError:
+            raise TimedOut(CONNECT_TIMEOUT_MESSAGE) from None
         except TimeoutError as error:
-            raise TimedOut from error
+            raise TimedOut(f"Timed out ({_describe(error)})") from None
         except (aiohttp.ClientError, OSError) as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {_without_token(str(error))}") from error
+            raise NetworkError(_describe(error)) from None
         finally:
             self._slots.release()

@@ -134,6 +134,10 @@ class Database:
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    mode = cursor.fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        # The driver's "SQLITE_BUSY means nothing was done, run it again" holds in WAL mode.
+        log.warning("SQLite did not switch to WAL (journal mode %s); is the file on a network drive?", mode)
     # No busy_timeout here: the driver waits for locks in its worker thread (storage/sqlite_driver.py).
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -12,13 +12,15 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import BodyPartReader, web
 from telegram import Bot, InputFile
 from telegram.error import NetworkError, RetryAfter, TimedOut
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.transport import AiohttpRequest
 
@@ -258,3 +260,88 @@ async def test_it_can_be_used_again_after_shutdown_and_refuses_before_initialize
     assert request.read_timeout == 5.0
     with pytest.raises(ValueError):
         AiohttpRequest(0)
+
+
+async def test_a_slow_download_that_keeps_arriving_is_not_cut(api: FakeApi) -> None:
+    """Only each wait for bytes is bounded (as with httpx), not the whole transfer."""
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(12):
+            await response.write(b"x" * 1024)
+            await asyncio.sleep(0.1)
+        await response.write_eof()
+        return response
+
+    api.handler = trickle
+    request = AiohttpRequest(1, read_timeout=0.5, connect_timeout=0.5, write_timeout=0.2)
+    await request.initialize()
+    try:
+        status, body = await request.do_request(f"{api.url}/bot{TOKEN}/slow", "GET")
+    finally:
+        await request.shutdown()
+    assert status == 200 and len(body) == 12 * 1024
+
+
+async def test_a_file_handle_is_sent_whole_again_on_a_retry(api: FakeApi, tmp_path: Path) -> None:
+    async def send(request: web.Request) -> web.Response:
+        return ok({**message(42, ""), "document": {"file_id": "d1", "file_unique_id": "u1"}})
+
+    api.handler = send
+    path = tmp_path / "vienti.csv"
+    path.write_bytes(b"nimi;havainto\nAino;jono kirjastossa\n")
+    request = AiohttpRequest(1)
+    await request.initialize()
+    try:
+        with path.open("rb") as handle:
+            data = RequestData(
+                [
+                    RequestParameter("chat_id", 42, None),
+                    RequestParameter(
+                        "document",
+                        "attach://doc",
+                        [InputFile(handle, filename='vienti "2027"\r\n.csv', read_file_handle=False)],
+                    ),
+                ]
+            )
+            for _ in range(2):  # what PTB does after a RetryAfter
+                await request.post(f"{api.url}/bot{TOKEN}/sendDocument", data)
+    finally:
+        await request.shutdown()
+
+    sent = [fields for method, _, fields in api.received if method == "sendDocument"]
+    assert len(sent) == 2
+    for fields in sent:
+        attached = next(value for value in fields.values() if isinstance(value, dict))
+        assert attached["bytes"] == path.read_bytes()
+        # Quotes and line breaks in a name are escaped as httpx does, not a broken header.
+        assert attached["filename"] == "vienti %222027%22%0D%0A.csv"
+
+
+async def test_a_proxy_from_the_environment_is_used(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP(S)_PROXY is honoured as with PTB's stock transport: here the fake API is the proxy."""
+    monkeypatch.setenv("HTTP_PROXY", api.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = AiohttpRequest(1)
+    await request.initialize()
+    try:
+        status, body = await request.do_request(f"http://api.telegram.invalid/bot{TOKEN}/getMe", "POST")
+    finally:
+        await request.shutdown()
+    assert status == 200 and json.loads(body)["result"]["username"] == "valitupa_bot"
+    assert api.received[-1][0] == "getMe"
+
+
+async def test_no_proxy_is_honoured(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", api.url)
+    monkeypatch.setenv("NO_PROXY", "api.telegram.invalid")
+    request = AiohttpRequest(1, connect_timeout=2)
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError):  # straight to a host that does not exist
+            await request.do_request(f"http://api.telegram.invalid/bot{TOKEN}/getMe", "POST")
+    finally:
+        await request.shutdown()
+    assert api.received == []

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import migrate
 from storage.db import Database
 from storage.models import User
-from storage.sqlite_driver import INLINE_BUDGET_S, OneHopConnection
+from storage.sqlite_driver import CHECKPOINT_EVERY, INLINE_BUDGET_S, OneHopConnection, off_the_loop
 
 # A SELECT that takes SQLite well over the inline budget (around 100 ms), and its answer.
 LONG_READ = (
@@ -155,3 +156,98 @@ async def test_deletes_and_bulk_inserts_run_in_the_worker_thread(sqlite_db: Data
     await sqlite_db.run(erase)
     assert await sqlite_db.run(count) == 900
     assert driver.moved.get("bulk", 0) == bulk + 2
+
+
+async def test_wal_checkpoints_run_beside_the_loop_not_inside_a_commit(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    driver = await driver_connection(sqlite_db)
+    async with sqlite_db.engine.connect() as connection:
+        assert (await connection.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+    started = driver.checkpoints
+    database_file = tmp_path / "driver.db"
+    size_before = database_file.stat().st_size
+
+    for user_id in range(1000, 1000 + CHECKPOINT_EVERY + 1):
+        await sqlite_db.run(add_user(user_id))
+    assert driver.checkpoints == started + 1
+    assert driver._checkpoint is not None
+    await driver._checkpoint
+
+    # The rows reached the database file itself, not only the WAL.
+    assert database_file.stat().st_size > size_before
+    copy = sqlite3.connect(f"file:{database_file}?immutable=1", uri=True)  # reads the file, not the WAL
+    try:
+        assert copy.execute("SELECT count(*) FROM users").fetchone()[0] >= CHECKPOINT_EVERY
+    finally:
+        copy.close()
+
+
+async def test_bulk_work_marked_off_the_loop_runs_in_the_worker(sqlite_db: Database) -> None:
+    driver = await driver_connection(sqlite_db)
+    await sqlite_db.run(add_user(1))
+    bulk = driver.moved.get("bulk", 0)
+
+    async def retention_like(session: AsyncSession) -> None:
+        with off_the_loop():
+            await session.execute(update(User).values(consent="declined"))
+            await session.execute(select(User))
+
+    await sqlite_db.run(retention_like)
+    assert driver.moved.get("bulk", 0) == bulk + 2
+
+
+async def test_a_caller_that_gives_up_on_a_lock_wait_frees_the_connection(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    await sqlite_db.run(add_user(1))
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(3.0, other.execute, "COMMIT")
+
+    async def erase(session: AsyncSession) -> None:
+        await session.execute(delete(User))
+
+    began = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await sqlite_db.run(erase)
+    gave_up = time.perf_counter() - began
+    # The interrupted statement lets the connection go: the next unit of work does not queue behind
+    # a lock wait that nobody is waiting for any more.
+    async with sqlite_db.session() as session:
+        still_there = await session.scalar(select(func.count()).select_from(User))
+    freed = time.perf_counter() - began
+    other.close()
+    assert gave_up < 1.0
+    assert freed < 2.0
+    assert still_there == 1  # nothing half-deleted
+
+
+async def test_streamed_results_come_back_whole_and_in_order(sqlite_db: Database) -> None:
+    now = datetime.now(UTC)
+
+    async def plant(session: AsyncSession) -> None:
+        await session.execute(
+            insert(User), [{"id": n, "consent": "given", "created_at": now} for n in range(1, 2501)]
+        )
+
+    await sqlite_db.run(plant)
+    async with sqlite_db.session() as session:
+        streamed = [
+            user_id
+            async for user_id in await session.stream_scalars(
+                select(User.id).order_by(User.id).execution_options(yield_per=100)
+            )
+        ]
+        first = (await session.execute(select(User.id).order_by(User.id))).first()
+    assert streamed == list(range(1, 2501))
+    assert first is not None and first[0] == 1
+
+
+async def test_an_error_without_a_code_still_reaches_sqlalchemy_as_itself(sqlite_db: Database) -> None:
+    """A text that is not UTF-8 (written by some other tool) fails as a database error, not a crash."""
+    async with sqlite_db.engine.connect() as connection:
+        with pytest.raises(OperationalError, match="decode"):
+            await connection.execute(text("SELECT CAST(x'ff' AS TEXT)"))
