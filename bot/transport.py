@@ -16,7 +16,8 @@ Timeouts keep PTB's meaning as closely as aiohttp allows:
   ``write_timeout`` per started megabyte on top of connect and read (aiohttp ``total``), so a stalled
   upload ends and a slow link still gets its file through.
 
-Proxies come from ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` as with httpx. A file handle given as
+Proxies come from ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` and certificates from certifi (or
+``SSL_CERT_FILE``) as with httpx. A file handle given as
 upload content is read from its start on each attempt, so PTB's retries resend it whole.
 
 Errors are PTB's: :class:`telegram.error.TimedOut` for timeouts and
@@ -28,12 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import ssl
 import urllib.request
 from typing import IO
 from urllib.parse import urlsplit
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -60,6 +64,11 @@ _TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+")
 def _without_token(text: str) -> str:
     """aiohttp puts the URL in some errors, and a Bot API URL carries the token in its path."""
     return _TOKEN_IN_PATH.sub(lambda match: f"/{match.group(1) or ''}bot<redacted>", text)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates as PTB's httpx transport trusts them: ``SSL_CERT_FILE`` if set, else certifi's."""
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
 def _describe(error: BaseException) -> str:
@@ -143,7 +152,9 @@ class AiohttpRequest(BaseRequest):
             # New per start: an Application may be started again in another event loop.
             self._slots = asyncio.Semaphore(self._pool_size)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size),
+                connector=aiohttp.TCPConnector(
+                    limit=self._pool_size, limit_per_host=self._pool_size, ssl=_tls_context()
+                ),
                 headers={"User-Agent": self.USER_AGENT},
                 # Telegram answers with JSON in every case; never follow redirects or read cookies.
                 cookie_jar=aiohttp.DummyCookieJar(),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -345,3 +348,59 @@ async def test_no_proxy_is_honoured(api: FakeApi, monkeypatch: pytest.MonkeyPatc
     finally:
         await request.shutdown()
     assert api.received == []
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+async def tls_api(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[str, Path]]:
+    """The fake API over HTTPS with that certificate."""
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = FakeApi()
+    app = web.Application()
+    app.router.add_route("*", "/bot{token}/{method}", server.dispatch)
+    runner = web.AppRunner(app, shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    yield f"https://127.0.0.1:{runner.addresses[0][1]}", cert
+    await runner.cleanup()
+
+
+async def test_tls_certificates_are_checked(
+    tls_api: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = tls_api
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    request = AiohttpRequest(1)
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError, match=r"(?i)certificate"):
+            await request.do_request(f"{url}/bot{TOKEN}/getMe", "POST")
+    finally:
+        await request.shutdown()
+
+    # An operator's own CA (a TLS-inspecting proxy, say) comes in through SSL_CERT_FILE, as with httpx.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    await request.initialize()
+    try:
+        status, body = await request.do_request(f"{url}/bot{TOKEN}/getMe", "POST")
+    finally:
+        await request.shutdown()
+    assert status == 200 and json.loads(body)["result"]["username"] == "valitupa_bot"
