@@ -109,34 +109,25 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(update.effective_message.text or "ok")
 
 
-async def echo_bot(url: str) -> Application:
-    """The baseline of the goal: python-telegram-bot as installed, its stock httpx transport."""
-    application = (
-        Application.builder()
-        .token(SANDBOX_TOKEN)
-        .base_url(f"{url}/bot")
-        .base_file_url(f"{url}/file/bot")
-        .concurrent_updates(64)
-        .build()
-    )
-    application.add_handler(MessageHandler(filters.TEXT, echo))
-    return application
+def echo_bot(*, aiohttp_transport: bool) -> Callable[[str], Awaitable[Application]]:
+    """A bare PTB echo bot. The goal's baseline is PTB as installed (its stock httpx transport);
+    the same bot on Välitupa's aiohttp transport (``bot/transport.py``) is measured for context."""
 
+    async def build(url: str) -> Application:
+        builder = (
+            Application.builder()
+            .token(SANDBOX_TOKEN)
+            .base_url(f"{url}/bot")
+            .base_file_url(f"{url}/file/bot")
+            .concurrent_updates(64)
+        )
+        if aiohttp_transport:
+            builder = builder.request(AiohttpRequest(128)).get_updates_request(AiohttpRequest(1))
+        application = builder.build()
+        application.add_handler(MessageHandler(filters.TEXT, echo))
+        return application
 
-async def echo_bot_aiohttp(url: str) -> Application:
-    """For context: the same echo bot on Välitupa's aiohttp transport (``bot/transport.py``)."""
-    application = (
-        Application.builder()
-        .token(SANDBOX_TOKEN)
-        .base_url(f"{url}/bot")
-        .base_file_url(f"{url}/file/bot")
-        .request(AiohttpRequest(128))
-        .get_updates_request(AiohttpRequest(1))
-        .concurrent_updates(64)
-        .build()
-    )
-    application.add_handler(MessageHandler(filters.TEXT, echo))
-    return application
+    return build
 
 
 async def drive(users: int, per_user: int, rate: float, seconds: float) -> None:
@@ -224,8 +215,8 @@ async def main() -> None:
             services = Services(settings=settings, db=db, clock=SystemClock(), catalog=default_catalog())
             return build_application(services)
 
-        echo = await measure(echo_bot, args)
-        echo_same_transport = await measure(echo_bot_aiohttp, args)
+        echo = await measure(echo_bot(aiohttp_transport=False), args)
+        echo_same_transport = await measure(echo_bot(aiohttp_transport=True), args)
         ours = await measure(valitupa, args)
 
     print(

@@ -17,8 +17,8 @@ Timeouts keep PTB's meaning as closely as aiohttp allows:
   upload ends and a slow link still gets its file through.
 
 Proxies come from ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` and certificates from certifi (or
-``SSL_CERT_FILE``) as with httpx. A file handle given as
-upload content is read from its start on each attempt, so PTB's retries resend it whole.
+``SSL_CERT_FILE``) as with httpx. A file handle given as upload content is read from its start on
+each attempt, so PTB's retries resend it whole.
 
 Errors are PTB's: :class:`telegram.error.TimedOut` for timeouts and
 :class:`telegram.error.NetworkError` for everything else on the wire, so PTB's retry and the

@@ -114,6 +114,36 @@ def which_prompt_markup(
     return keyboard(rows)
 
 
+async def store_observation(step: Step, data: Input) -> Submission:
+    membership = step.sender.participant
+    assert membership is not None
+    return await contributions.add_observation(
+        step.session,
+        membership=membership,
+        text=data.text,
+        media=data.media,
+        chat_id=data.chat_id,
+        message_id=data.message_id,
+        now=step.now,
+    )
+
+
+async def store_answer(step: Step, data: Input, delivery: Delivery) -> Submission:
+    membership = step.sender.participant
+    assert membership is not None
+    return await answers.record_answer(
+        step.session,
+        delivery=delivery,
+        membership=membership,
+        text=data.text,
+        media=data.media,
+        choice=None,
+        chat_id=data.chat_id,
+        message_id=data.message_id,
+        now=step.now,
+    )
+
+
 async def capture(step: Step, data: Input) -> None:
     """Store a message from a member as an answer or an observation and say what happened."""
     svc, session, now = step.svc, step.session, step.now
@@ -126,29 +156,11 @@ async def capture(step: Step, data: Input) -> None:
         if delivery is not None and delivery.prompt.kind in ("reminder", "announcement"):
             delivery = None
         if delivery is not None and answers.is_open(delivery.prompt, now):
-            await answers.record_answer(
-                session,
-                delivery=delivery,
-                membership=membership,
-                text=data.text,
-                media=data.media,
-                choice=None,
-                chat_id=data.chat_id,
-                message_id=data.message_id,
-                now=now,
-            )
+            await store_answer(step, data, delivery)
             step.say("answer.saved", prompt=snippet(prompt_text(svc, step.lang, delivery)))
             return
         if delivery is not None:
-            submission = await contributions.add_observation(
-                session,
-                membership=membership,
-                text=data.text,
-                media=data.media,
-                chat_id=data.chat_id,
-                message_id=data.message_id,
-                now=now,
-            )
+            submission = await store_observation(step, data)
             step.outs.append(
                 Out(
                     svc.t(step.lang, "answer.closed_saved_as_observation"),
@@ -163,17 +175,7 @@ async def capture(step: Step, data: Input) -> None:
     )
     if len(open_) == 1:
         delivery = open_[0]
-        answer = await answers.record_answer(
-            session,
-            delivery=delivery,
-            membership=membership,
-            text=data.text,
-            media=data.media,
-            choice=None,
-            chat_id=data.chat_id,
-            message_id=data.message_id,
-            now=now,
-        )
+        answer = await store_answer(step, data, delivery)
         step.say(
             "answer.saved",
             keyboard(
@@ -182,15 +184,7 @@ async def capture(step: Step, data: Input) -> None:
             prompt=snippet(prompt_text(svc, step.lang, delivery)),
         )
         return
-    submission = await contributions.add_observation(
-        session,
-        membership=membership,
-        text=data.text,
-        media=data.media,
-        chat_id=data.chat_id,
-        message_id=data.message_id,
-        now=now,
-    )
+    submission = await store_observation(step, data)
     if len(open_) > 1:
         step.outs.append(
             Out(
@@ -216,15 +210,7 @@ async def observe_flow(step: Step, data: Input) -> None:
     if data.skip or (not data.text and data.media is None):
         step.say("flow.cancelled")
         return
-    submission = await contributions.add_observation(
-        step.session,
-        membership=membership,
-        text=data.text,
-        media=data.media,
-        chat_id=data.chat_id,
-        message_id=data.message_id,
-        now=step.now,
-    )
+    submission = await store_observation(step, data)
     step.outs.append(
         Out(
             observation_ack(step.svc, step.lang, submission),

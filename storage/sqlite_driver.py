@@ -78,7 +78,7 @@ def off_the_loop() -> Iterator[None]:
 
 
 class OneHopCursor:
-    """The async cursor SQLAlchemy's adapter expects, doing each statement in one worker call."""
+    """The async cursor SQLAlchemy's adapter expects, doing each statement in one call."""
 
     arraysize = 1
 
@@ -168,9 +168,9 @@ class OneHopConnection(aiosqlite.Connection):
     _checkpoint: asyncio.Future[None] | None = None
     _open_again: Callable[[], sqlite3.Connection] | None = None
     _in_worker = 0  # calls handed to the worker thread and not finished there
-    _in_worker_lock = threading.Lock()
+    _in_worker_lock: threading.Lock
     _deadline = 0.0  # perf_counter() after which the running statement is interrupted; 0 = never
-    # Statements run in the worker thread, by reason ("busy", "interrupted", "bulk"): for tests.
+    # Statements run in the worker thread, by reason ("busy", "interrupted", "bulk", "queued"): for tests.
     moved: dict[str, int]
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
@@ -297,14 +297,13 @@ def connect(
     def connector() -> sqlite3.Connection:
         return sqlite3.connect(database, timeout=0, **kwargs)
 
-    def open_again() -> sqlite3.Connection:
-        return sqlite3.connect(database, timeout=0, **kwargs)
-
     connection = OneHopConnection(connector, iter_chunk_size)
     connection.busy_timeout_ms = int(timeout * 1000)
     connection.moved = {}
+    connection._in_worker_lock = threading.Lock()
     memory = database in ("", ":memory:") or "mode=memory" in database or database.startswith("file::memory:")
-    connection._open_again = None if memory else open_again
+    # The background checkpoint opens a second connection the same way.
+    connection._open_again = None if memory else connector
     return connection
 
 
