@@ -37,21 +37,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from telegram.constants import ParseMode
 from telegram.ext import Application
 
-from bot import scheduler
 from bot.app import build_application
-from bot.clock import FakeClock
 from bot.context import Services
-from bot.processes import create_process
-from bot.programme import parse_process
-from bot.ratelimit import PacedRateLimiter
+from bot.domain.clock import FakeClock
+from bot.domain.programme import parse_process
+from bot.domain.timing import Planner
+from bot.infra.ratelimit import PacedRateLimiter
+from bot.services import outbox as scheduler
+from bot.services.processes import create_process
 from bot.settings import Settings
-from bot.timing import Planner
 from messages import default_catalog
 from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
 from storage import migrate
 from storage.db import Database, normalise_url
 from storage.models import Delivery, Membership, Organisation, Process, User
-from tests.factories import process_yaml
+from tests.support.factories import process_yaml
 
 FIRST_USER = 700_000
 BASELINE_USER = 800_000

@@ -37,15 +37,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.chart import participation_chart
-from bot.contributions import similarity
-from bot.digest import _lemma, build_digest, lemmas
-from bot.digest_render import Labels, html_document, telegram_messages
-from bot.export import write_export
+from bot.render.chart import participation_chart
+from bot.render.digest_render import Labels, html_document, telegram_messages
+from bot.services.contributions import similarity
+from bot.services.digest import _lemma, build_digest, lemmas
+from bot.services.export import write_export
 from messages import default_catalog
 from storage import migrate
 from storage.db import Database
-from tests.seed import PERIOD_END, seed_bulk
+from tests.support.seed import PERIOD_END, seed_bulk
 
 WEEKS = 12
 MB = 1024 * 1024

@@ -34,16 +34,16 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.app import build_application
-from bot.clock import SystemClock
 from bot.context import Services
+from bot.domain.clock import SystemClock
+from bot.infra.transport import AiohttpRequest
 from bot.runner import ALLOWED_UPDATES
 from bot.settings import Settings
-from bot.transport import AiohttpRequest
 from messages import default_catalog
 from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
 from storage import migrate
 from storage.db import Database
-from tests.factories import seed_joined_participants
+from tests.support.factories import seed_joined_participants
 
 FIRST_USER = 500_000
 

@@ -18,11 +18,11 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
 
-from bot.commands import publish_commands
 from bot.context import Ctx, Services
-from bot.logs import handling
-from bot.ratelimit import PacedRateLimiter
-from bot.transport import AiohttpRequest
+from bot.infra.commands import publish_commands
+from bot.infra.logs import handling
+from bot.infra.ratelimit import PacedRateLimiter
+from bot.infra.transport import AiohttpRequest
 from messages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.logs import configure_logging
+from bot.infra.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_USAGE = 2
@@ -74,9 +74,9 @@ async def bot_username(settings: Settings) -> str | None:
 
 
 async def _process_create(settings: Settings, file: Path) -> int:
-    from bot.clock import SystemClock
-    from bot.processes import create_process
-    from bot.programme import ProcessFileError, parse_process
+    from bot.domain.clock import SystemClock
+    from bot.domain.programme import ProcessFileError, parse_process
+    from bot.services.processes import create_process
     from storage import migrate
     from storage.db import Database
 
@@ -109,7 +109,7 @@ async def _process_create(settings: Settings, file: Path) -> int:
 async def _process_list(settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
-    from bot.processes import list_processes
+    from bot.services.processes import list_processes
     from storage import migrate
     from storage.db import Database
 
@@ -155,7 +155,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await write_export(settings, reference=args.process, out=args.out)
     if args.command == "purge":
-        from bot.retention import purge_cli
+        from bot.services.retention import purge_cli
 
         return await purge_cli(settings, dry_run=args.dry_run)
     raise AssertionError(args.command)

@@ -7,8 +7,8 @@ from typing import Any, cast
 
 from telegram.ext import CallbackContext, ExtBot
 
-from bot.clock import Clock
-from bot.metrics import Metrics
+from bot.domain.clock import Clock
+from bot.infra.metrics import Metrics
 from bot.settings import Settings
 from messages import Catalog
 from storage.db import Database

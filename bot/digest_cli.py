@@ -12,10 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import export
-from bot.clock import Clock, SystemClock
-from bot.digest import Digest, build_digest, default_period_start, record_run
-from bot.processes import find_process
+from bot.domain.clock import Clock, SystemClock
+from bot.services import export
+from bot.services.digest import Digest, build_digest, default_period_start, record_run
+from bot.services.processes import find_process
 from bot.settings import Settings
 from messages import default_catalog, normalise_language
 from storage import migrate
@@ -97,8 +97,8 @@ async def write_digest(
 
 
 def _render(digest: Digest, lang: str) -> str:
-    from bot.chart import participation_chart
-    from bot.digest_render import Labels, html_document
+    from bot.render.chart import participation_chart
+    from bot.render.digest_render import Labels, html_document
 
     catalog = default_catalog()
     chart = (

@@ -35,12 +35,12 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
 from bot.app import build_application
-from bot.clock import Clock, SystemClock
 from bot.context import Ctx, Services
-from bot.leader import InstanceLock, Leader, migration_lock, sqlite_path
-from bot.logs import bind
+from bot.domain.clock import Clock, SystemClock
+from bot.infra.leader import InstanceLock, Leader, migration_lock, sqlite_path
+from bot.infra.logs import bind
+from bot.infra.web import TelegramWatch, WebhookRoute, WebServer, prune_job, webhook_path
 from bot.settings import HINTS, Settings, SettingsError
-from bot.web import TelegramWatch, WebhookRoute, WebServer, prune_job, webhook_path
 from messages import default_catalog
 from storage import migrate
 from storage.db import Database
@@ -104,7 +104,7 @@ async def release_departed_claims(application: Application, now: datetime) -> No
     """
     from sqlalchemy import select
 
-    from bot.scheduler import CLAIM_LEASE, release_dead_claims
+    from bot.services.outbox import CLAIM_LEASE, release_dead_claims
     from storage.models import Delivery
 
     services: Services = application.bot_data["services"]
@@ -143,7 +143,7 @@ async def release_departed_claims(application: Application, now: datetime) -> No
 
 def register_leader_jobs(services: Services) -> None:
     """Duties only the leader does; the dispatcher runs ``extras["leader_jobs"]`` on its tick."""
-    from bot import retention
+    from bot.services import retention
 
     jobs: list[Any] = services.extras.setdefault("leader_jobs", [])
     for job in (release_departed_claims, retention.retention_job, prune_job):

@@ -15,8 +15,8 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx
-from bot.processes import create_process
-from bot.programme import ProcessFileError, parse_process, problem_text
+from bot.domain.programme import ProcessFileError, parse_process, problem_text
+from bot.services.processes import create_process
 from handlers.common import client_language, keyboard, reply, who
 from handlers.flows import Input, Out, Step, flow, settle_callback
 from messages import Html
@@ -61,7 +61,7 @@ async def on_newprocess(update: Update, context: Ctx) -> None:
     async def work(session: AsyncSession) -> Out:
         sender = await who(session, update)
         if sender.user is None or not sender.consented:
-            from bot import people
+            from bot.services import people
 
             user = await people.give_consent(
                 session, user_id=sender_id, language=sender.client_language, now=svc.clock.now()

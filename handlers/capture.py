@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import answers, contributions
 from bot.context import Ctx, Services
-from bot.contributions import THEMES, Media
+from bot.services import answers, contributions
+from bot.services.contributions import THEMES, Media
 from handlers.common import (
     Button,
     answer_callback,

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 
-from bot import people
 from bot.context import Ctx, Services
+from bot.services import people
 from messages import normalise_language
 from storage.models import Membership, User
 

@@ -6,8 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import contributions
 from bot.context import Ctx
+from bot.services import contributions
 from handlers.capture import snippet
 from handlers.common import (
     Button,

@@ -19,11 +19,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import answers, scheduler
 from bot.context import Ctx, Services
-from bot.processes import get_process
-from bot.programme import ProcessFileError, dump_process, parse_process, problem_text
-from bot.prompt_render import (
+from bot.domain.programme import ProcessFileError, dump_process, parse_process, problem_text
+from bot.render.prompt import (
     AD_HOC_KINDS,
     KIND_ICONS,
     QUICK_REPLY_PREFIX,
@@ -33,6 +31,9 @@ from bot.prompt_render import (
     prompt_snippet,
     quick_reply_buttons,
 )
+from bot.services import answers
+from bot.services import outbox as scheduler
+from bot.services.processes import get_process
 from handlers import capture
 from handlers.common import (
     Button,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
 
 from bot.context import Services
-from bot.contributions import Media
+from bot.services.contributions import Media
 from handlers.common import Who, answer_callback, edit_callback_message
 
 

@@ -6,9 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import contributions
 from bot.context import Ctx, Services
-from bot.contributions import IdeaPage
+from bot.services import contributions
+from bot.services.contributions import IdeaPage
 from handlers.capture import snippet
 from handlers.common import (
     Button,

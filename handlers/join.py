@@ -5,9 +5,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import people
-from bot.commands import publish_facilitator_commands
 from bot.context import Ctx, Services
+from bot.infra.commands import publish_facilitator_commands
+from bot.services import people
 from handlers.common import (
     Button,
     answer_callback,

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import people
 from bot.context import Ctx
+from bot.services import people
 from handlers.common import answer_callback, callback_parts, edit_callback_message, keyboard, reply, who
 from handlers.flows import Out
 

@@ -23,13 +23,13 @@ from telegram import Message, MessageOriginHiddenUser, MessageOriginUser, Update
 from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import digest as digests
-from bot import export
 from bot.context import Ctx, Services
-from bot.digest_render import Labels
-from bot.digest_schedule import render_bundle, run_due_digests, send_digest
-from bot.scheduler import broadcast, eligible_count
-from bot.timing import parse_duration
+from bot.domain.timing import parse_duration
+from bot.jobs.digest_job import render_bundle, run_due_digests, send_digest
+from bot.render.digest_render import Labels
+from bot.services import digest as digests
+from bot.services import export
+from bot.services.outbox import broadcast, eligible_count
 from handlers.common import (
     Button,
     Who,

@@ -22,13 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.chart import participation_chart  # noqa: E402
-from bot.digest import build_digest  # noqa: E402
-from bot.digest_render import Labels, html_document  # noqa: E402
+from bot.render.chart import participation_chart  # noqa: E402
+from bot.render.digest_render import Labels, html_document  # noqa: E402
+from bot.services.digest import build_digest  # noqa: E402
 from messages import default_catalog  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
-from tests.seed import seed_process  # noqa: E402
+from tests.support.seed import seed_process  # noqa: E402
 
 CHROMIUM_FLAGS = (
     "--headless",

@@ -8,10 +8,8 @@ Every database test runs on both backends. PostgreSQL is used when it answers at
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.clock import FakeClock
-from bot.context import Services
+from bot.domain.clock import FakeClock
 from bot.settings import Settings
 from messages import Catalog, default_catalog
 from storage import migrate
 from storage.db import Database
-
-POSTGRES_URL = os.environ.get("VALITUPA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REQUIRE_POSTGRES = os.environ.get("VALITUPA_REQUIRE_POSTGRES") == "1"
-START = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
-
-_postgres_state: dict[str, bool] = {}
-
-
-async def _postgres_available() -> bool:
-    if "ok" not in _postgres_state:
-        engine = create_async_engine(POSTGRES_URL)
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            _postgres_state["ok"] = True
-        except Exception:
-            _postgres_state["ok"] = False
-        finally:
-            await engine.dispose()
-    return _postgres_state["ok"]
+from tests.support.config import POSTGRES_URL, REQUIRE_POSTGRES, START, make_settings, postgres_available
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,7 +39,7 @@ async def db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
         yield database
         await database.dispose()
         return
-    if not await _postgres_available():
+    if not await postgres_available():
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL is required but does not answer at {POSTGRES_URL}")
         pytest.skip("PostgreSQL not available")
@@ -104,20 +82,6 @@ async def sandbox() -> AsyncIterator[Any]:
     assert not problems, "requests that break the Bot API description:\n" + "\n".join(map(str, problems))
 
 
-def make_settings(sandbox: Any, **overrides: Any) -> Settings:
-    from sandbox.server import SANDBOX_TOKEN
-
-    values: dict[str, Any] = {
-        "bot_token": SANDBOX_TOKEN,
-        "telegram_api_url": sandbox.url,
-        "admin_user_ids": [9001],
-        "broadcast_rate": 200.0,
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings(sandbox: Any) -> Settings:
     return make_settings(sandbox)
@@ -125,7 +89,7 @@ def settings(sandbox: Any) -> Settings:
 
 @pytest.fixture
 async def bot(sandbox: Any, db: Database, clock: FakeClock, settings: Settings) -> AsyncIterator[Any]:
-    from tests.harness import BotHarness
+    from tests.support.harness import BotHarness
 
     harness = BotHarness(sandbox=sandbox, db=db, clock=clock, settings=settings)
     await harness.start()
@@ -133,7 +97,3 @@ async def bot(sandbox: Any, db: Database, clock: FakeClock, settings: Settings) 
         yield harness
     finally:
         await harness.stop()
-
-
-def services_for(settings: Settings, db: Database, clock: FakeClock) -> Services:
-    return Services(settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="test")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Process, Prompt, Submission
-from tests.e2e.test_programme_support import (
+from tests.support.programme import (
     Person,
     dispatcher,
     outbox,

@@ -56,7 +56,7 @@ async def test_idea_dialogue_asks_name_need_partners_and_first_experiment(bot, a
 
 
 async def test_idea_dialogue_survives_a_restart_of_the_bot(bot, aino, sandbox, db, clock, settings) -> None:
-    from tests.harness import BotHarness
+    from tests.support.harness import BotHarness
 
     await bot.command(aino, "/idea")
     await bot.say(aino, "Yhteinen kylätalkoo")

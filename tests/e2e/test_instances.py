@@ -24,10 +24,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.leader import InstanceLock, Leader, application_name
+from bot.infra.leader import InstanceLock, Leader, application_name
 from sandbox.server import SANDBOX_TOKEN
 from storage.db import Database
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _postgres_available
+from tests.support.config import POSTGRES_URL, REQUIRE_POSTGRES, postgres_available
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'valitupa.db'}"
         return
-    if not await _postgres_available():
+    if not await postgres_available():
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL is required but does not answer at {POSTGRES_URL}")
         pytest.skip("PostgreSQL not available")
@@ -249,7 +249,7 @@ BROADCAST = "Työpaja 2 siirtyy torstaille klo 9. Tervetuloa!"
 async def seed_participants(db: Database, count: int) -> int:
     """A running process (no quiet hours, so a broadcast goes out at any hour) with ``count``
     participants who have joined; returns its id."""
-    from tests.factories import process_yaml, seed_joined_participants
+    from tests.support.factories import process_yaml, seed_joined_participants
 
     return await seed_joined_participants(
         db, count, first_user=FIRST_USER, source_yaml=process_yaml(extra="quiet_hours: off\n")
@@ -257,7 +257,7 @@ async def seed_participants(db: Database, count: int) -> int:
 
 
 async def broadcast_now(db: Database, process_id: int) -> int:
-    from bot.scheduler import broadcast
+    from bot.services.outbox import broadcast
 
     now = datetime.now(UTC)
 
@@ -306,7 +306,7 @@ async def test_two_instances_deliver_a_broadcast_to_500_participants_exactly_onc
 
     from bot.runner import Runtime
     from storage.models import Delivery
-    from tests.conftest import make_settings
+    from tests.support.config import make_settings
 
     process_id = await seed_participants(db, 500)
     for index in range(500):
@@ -349,7 +349,7 @@ async def test_when_the_leader_is_killed_mid_broadcast_the_other_instance_finish
     import aiohttp
     from sqlalchemy import func, select
 
-    from bot.scheduler import in_flight_limit
+    from bot.services.outbox import in_flight_limit
     from storage.models import Delivery
 
     async with fresh_database("postgresql", tmp_path) as url:

@@ -100,7 +100,7 @@ async def test_facilitator_link_makes_a_facilitator(bot, sandbox) -> None:
 
 async def test_member_of_two_processes_chooses_the_active_one(bot, sandbox) -> None:
     first = await bot.create_process()
-    from tests.factories import process_yaml
+    from tests.support.factories import process_yaml
 
     second = await bot.create_process(process_yaml(name="Yhdessä Lieksa 2027"))
     aino = sandbox.user(1001, first_name="Aino", language_code="fi")

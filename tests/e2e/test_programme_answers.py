@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Submission
-from tests.e2e.test_programme_support import Person, outbox, run_until, seed, start_harness
-from tests.factories import process_yaml
+from tests.support.factories import process_yaml
+from tests.support.programme import Person, outbox, run_until, seed, start_harness
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 PROGRAMME = """prompts:

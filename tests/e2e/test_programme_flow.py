@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.scheduler import CLAIM_LEASE
+from bot.services.outbox import CLAIM_LEASE
 from storage.models import Delivery, Membership, Prompt, Submission
-from tests.conftest import make_settings
-from tests.e2e.test_programme_support import (
+from tests.support.config import make_settings
+from tests.support.factories import process_yaml
+from tests.support.programme import (
     Person,
     delivered,
     dispatcher,
@@ -25,7 +26,6 @@ from tests.e2e.test_programme_support import (
     start_harness,
     successful_sends,
 )
-from tests.factories import process_yaml
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 PROMPT_ICONS = ("💭", "👀", "💡", "🧪", "📊", "🗓", "📣", "⏰")

@@ -11,10 +11,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bot.digest_schedule import run_due_digests
-from bot.export import JSON_NAME, SHEETS, csv_name
+from bot.jobs.digest_job import run_due_digests
+from bot.services.export import JSON_NAME, SHEETS, csv_name
 from storage.models import Delivery, DigestRun, Process, Prompt, Submission
-from tests.seed import OBSERVATIONS, Seeded, seed_process
+from tests.support.seed import OBSERVATIONS, Seeded, seed_process
 
 REFUSAL = "Tämä komento on prosessin fasilitaattoreille."
 
@@ -320,7 +320,7 @@ async def test_after_a_downtime_one_digest_covers_the_missed_weeks(bot, seeded, 
 async def test_a_digest_due_while_the_bot_was_down_goes_out_at_start_up(
     bot, sandbox, db, clock, settings, seeded, fanni
 ) -> None:
-    from tests.harness import BotHarness
+    from tests.support.harness import BotHarness
 
     await bot.stop()
     clock.set(seeded.end + timedelta(weeks=2))

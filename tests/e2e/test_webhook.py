@@ -19,12 +19,12 @@ from sqlalchemy import delete, func, select
 
 from bot.app import build_application
 from bot.cli import main
+from bot.infra.web import SECRET_HEADER, WebServer
 from bot.runner import Runtime
-from bot.web import SECRET_HEADER, WebServer
 from storage.db import Database
 from storage.models import Delivery, Membership, ProcessedUpdate, Prompt
-from tests.conftest import make_settings, services_for
-from tests.harness import BotHarness
+from tests.support.config import make_settings, services_for
+from tests.support.harness import BotHarness
 
 SECRET = "Hook_secret-0123456789abcdefXYZ"
 PATH = "/telegram/3f9a"
@@ -290,7 +290,7 @@ def restore_logging() -> Iterator[None]:
     """``valitupa`` configures the process's logging; put this test process's back afterwards."""
     import logging
 
-    from bot.logs import QUIET_LOGGERS
+    from bot.infra.logs import QUIET_LOGGERS
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -349,7 +349,7 @@ async def test_the_leaders_tick_purges_ended_processes_and_forgets_old_update_id
     from datetime import timedelta
 
     from storage.models import Process
-    from tests.factories import process_yaml
+    from tests.support.factories import process_yaml
 
     old = await hook.create_process(
         process_yaml(

@@ -1,0 +1,367 @@
+"""The web side of a running Välitupa: the Telegram webhook, ``/healthz`` and ``/metrics`` on aiohttp.
+
+The same server runs in both modes (``LISTEN_HOST``/``LISTEN_PORT``); the webhook route exists only
+when ``WEBHOOK_URL`` is set, at that URL's path (a TLS proxy in front forwards to it).
+
+A webhook request is trusted only with the right ``X-Telegram-Bot-Api-Secret-Token`` (compared in
+constant time; 403 otherwise) and only if the body is an update (400 otherwise). Its update id is then
+recorded in ``processed_updates`` in its own committed unit of work *before* the update is queued, so
+an update Telegram delivers again — after a timeout, or to another instance — is handled once. The
+answer is 200 as soon as the update is queued: handling happens on the Application's update
+processor, in order per user. If the database cannot record the id the answer is 503 and Telegram
+delivers the update again later; nothing is lost. While the process stops, new updates get 503 too,
+so Telegram hands them to another instance or to this one after its restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Update
+from telegram.error import TelegramError
+from telegram.ext import Application
+
+from bot.context import Services
+from bot.infra.metrics import Counter, Gauge
+from storage.db import Database
+from storage.models import Delivery, ProcessedUpdate
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+# A dispatcher that has not ticked for this long is stuck; /healthz says so.
+DISPATCHER_STALE_S = 120.0
+# Telegram unreachable for this long makes /healthz fail (a restart may fix a wedged connection pool).
+TELEGRAM_STALE_S = 300.0
+TELEGRAM_PROBE_INTERVAL_S = 60.0
+DATABASE_TIMEOUT_S = 3.0
+# /metrics reads the outbox at most this often, however often it is scraped.
+GAUGE_REFRESH_S = 5.0
+# Telegram gives up redelivering an update after 24 hours; keep ids a week to be safe.
+PROCESSED_UPDATES_KEEP = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DELIVERY_STATES = ("pending", "sending", "sent", "answered", "expired", "failed", "cancelled")
+
+
+def webhook_path(webhook_url: str) -> str:
+    """The path the webhook is served at: that of ``WEBHOOK_URL`` (``/`` when it has none)."""
+    return urlsplit(webhook_url).path or "/"
+
+
+def parse_update(data: object, bot: Bot) -> Update | None:
+    """The Update in a webhook body, or None when the body is not one.
+
+    An update is a JSON object with a non-negative integer ``update_id`` and exactly one payload
+    object beside it, which PTB can read.
+    """
+    if not isinstance(data, dict):
+        return None
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+        return None
+    payloads = [key for key in data if key != "update_id"]
+    if len(payloads) != 1 or not isinstance(data[payloads[0]], dict):
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+async def record_update(session: AsyncSession, *, update_id: int, now: datetime, db: Database) -> bool:
+    """Remember an update id; False when it was already there (a redelivery)."""
+    if db.is_postgres:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    result = await session.execute(statement.values(update_id=update_id, received_at=now))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def prune_processed_updates(session: AsyncSession, *, before: datetime) -> int:
+    result: Any = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.received_at < before))
+    return int(result.rowcount or 0)
+
+
+async def prune_job(application: Application, now: datetime) -> None:
+    """Leader job: forget update ids older than a week, at most once an hour."""
+    services: Services = application.bot_data["services"]
+    last: datetime | None = services.extras.get("processed_updates_pruned_at")
+    if last is not None and now - last < PRUNE_EVERY:
+        return
+    services.extras["processed_updates_pruned_at"] = now
+    removed = await services.db.run(
+        lambda session: prune_processed_updates(session, before=now - PROCESSED_UPDATES_KEEP)
+    )
+    if removed:
+        log.info("forgot %d processed update ids older than a week", removed)
+
+
+class TelegramWatch:
+    """When the Bot API last answered: recorded on start-up, then by a probe once a minute."""
+
+    def __init__(self) -> None:
+        self.last_ok: float | None = None
+        self.last_ok_at: datetime | None = None
+        self.last_error: str | None = None
+
+    def ok(self) -> None:
+        self.last_ok = time.monotonic()
+        self.last_ok_at = datetime.now(UTC)
+
+    def age(self) -> float | None:
+        return None if self.last_ok is None else time.monotonic() - self.last_ok
+
+    async def probe(self, bot: Bot) -> bool:
+        try:
+            await bot.get_me()
+        except (TelegramError, OSError) as error:
+            self.last_error = type(error).__name__
+            log.warning("the Bot API did not answer: %s", self.last_error)
+            return False
+        self.ok()
+        return True
+
+    async def run(self, bot: Bot, interval: float = TELEGRAM_PROBE_INTERVAL_S) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.probe(bot)
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    path: str
+    secret: str
+
+
+class WebMetrics:
+    """What only the web side knows, rendered after the Application's own metrics."""
+
+    def __init__(self) -> None:
+        self.webhook_requests = Counter(
+            "valitupa_webhook_requests_total", "Webhook requests, by outcome (accepted, duplicate…)."
+        )
+        self.leader = Gauge("valitupa_leader", "1 when this instance leads the scheduler.")
+        self.dispatcher_age = Gauge("valitupa_dispatcher_tick_age_seconds", "Seconds since the last tick.")
+        self.telegram_age = Gauge(
+            "valitupa_telegram_ok_age_seconds", "Seconds since the Bot API last answered."
+        )
+        self.processed_updates = Gauge(
+            "valitupa_processed_updates", "Webhook update ids remembered for deduplication."
+        )
+
+    def render(self) -> str:
+        metrics = (
+            self.webhook_requests,
+            self.leader,
+            self.dispatcher_age,
+            self.telegram_age,
+            self.processed_updates,
+        )
+        return "\n".join(line for metric in metrics for line in metric.render()) + "\n"
+
+
+def dispatcher_age(services: Services) -> float | None:
+    """Seconds since the dispatcher's last tick, or None when there is no dispatcher (or no tick yet).
+
+    ``last_tick`` may be a monotonic float or an aware datetime from the services' clock.
+    """
+    dispatcher = services.extras.get("dispatcher")
+    last_tick = getattr(dispatcher, "last_tick", None)
+    if isinstance(last_tick, datetime):
+        return max(0.0, (services.clock.now() - last_tick).total_seconds())
+    if isinstance(last_tick, (int, float)) and not isinstance(last_tick, bool):
+        return max(0.0, time.monotonic() - float(last_tick))
+    return None
+
+
+class WebServer:
+    """The aiohttp server of one Välitupa process."""
+
+    def __init__(
+        self,
+        application: Application,
+        *,
+        host: str,
+        port: int,
+        webhook: WebhookRoute | None = None,
+        telegram: TelegramWatch | None = None,
+    ) -> None:
+        self.application = application
+        self.services: Services = application.bot_data["services"]
+        self.host, self.requested_port = host, port
+        self.webhook = webhook
+        self.telegram = telegram or TelegramWatch()
+        self.metrics = WebMetrics()
+        self.refusing = False
+        self._runner: web.AppRunner | None = None
+        self._gauge_read_at = -GAUGE_REFRESH_S
+        self._gauge_lock = asyncio.Lock()
+        self._started_at = time.monotonic()
+        self.services.extras["web"] = self
+
+    @property
+    def port(self) -> int:
+        assert self._runner is not None, "the web server is not started"
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_page)
+        if self.webhook is not None:
+            app.router.add_post(self.webhook.path, self.receive)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.build(), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.requested_port).start()
+        self._started_at = time.monotonic()
+        log.info("web server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def refuse_updates(self) -> None:
+        """Answer new webhook updates with 503 from now on (shutting down)."""
+        self.refusing = True
+
+    async def receive(self, request: web.Request) -> web.Response:
+        assert self.webhook is not None
+        given = request.headers.get(SECRET_HEADER)
+        if given is None or not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
+            self.metrics.webhook_requests.inc(outcome="forbidden")
+            return web.Response(status=403, text="forbidden")
+        if self.refusing:
+            self.metrics.webhook_requests.inc(outcome="refused")
+            return web.Response(status=503, text="shutting down")
+        try:
+            data = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        update = parse_update(data, self.application.bot)
+        if update is None:
+            self.metrics.webhook_requests.inc(outcome="bad_request")
+            return web.Response(status=400, text="not an update")
+        now = self.services.clock.now()
+        db = self.services.db
+        try:
+            fresh = await db.run(
+                lambda session: record_update(session, update_id=update.update_id, now=now, db=db),
+                attempts=3,
+            )
+        except Exception as error:
+            log.warning("could not record webhook update %s: %s", update.update_id, type(error).__name__)
+            self.metrics.webhook_requests.inc(outcome="unavailable")
+            return web.Response(status=503, text="try again")
+        if not fresh:
+            self.metrics.webhook_requests.inc(outcome="duplicate")
+            log.info("update %s was delivered again; handled once", update.update_id)
+            return web.Response(text="ok")
+        await self.application.update_queue.put(update)
+        self.metrics.webhook_requests.inc(outcome="accepted")
+        return web.Response(text="ok")
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether this process is fit to serve, with the reasons, as /healthz shows them."""
+        services = self.services
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT_S):
+                database_ok = await services.db.ping()
+        except TimeoutError:
+            database_ok = False
+        age = dispatcher_age(services)
+        has_dispatcher = "dispatcher" in services.extras
+        # Before its first tick the dispatcher counts as alive for as long as a tick may take to come.
+        waited = age if age is not None else time.monotonic() - self._started_at
+        dispatcher_ok = not has_dispatcher or waited <= DISPATCHER_STALE_S
+        telegram_age = self.telegram.age()
+        telegram_ok = telegram_age is not None and telegram_age <= TELEGRAM_STALE_S
+        leader = services.extras.get("leader")
+        body: dict[str, Any] = {
+            "status": "ok",
+            "instance": services.instance,
+            "mode": "webhook" if self.webhook else "polling",
+            "leader": bool(getattr(leader, "leading", False)),
+            "database": {"ok": database_ok, "backend": services.db.backend},
+            "dispatcher": {
+                "ok": dispatcher_ok,
+                "running": has_dispatcher,
+                "last_tick_age_s": None if age is None else round(age, 1),
+            },
+            "telegram": {
+                "ok": telegram_ok,
+                "last_ok_at": self.telegram.last_ok_at.isoformat() if self.telegram.last_ok_at else None,
+                "last_ok_age_s": None if telegram_age is None else round(telegram_age, 1),
+                "last_error": self.telegram.last_error,
+            },
+        }
+        healthy = database_ok and dispatcher_ok and telegram_ok
+        if self.refusing:
+            body["stopping"] = True
+        if not healthy:
+            body["status"] = "fail"
+        return healthy, body
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        healthy, body = await self.health()
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def refresh_gauges(self) -> None:
+        """Outbox counts by state (one grouped count on an indexed column), at most every few seconds."""
+        async with self._gauge_lock:
+            if time.monotonic() - self._gauge_read_at < GAUGE_REFRESH_S:
+                return
+            self._gauge_read_at = time.monotonic()
+
+            async def counts(session: AsyncSession) -> tuple[dict[str, int], int]:
+                rows = await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+                processed = await session.scalar(select(func.count()).select_from(ProcessedUpdate))
+                return {str(state): int(count) for state, count in rows.all()}, int(processed or 0)
+
+            try:
+                async with asyncio.timeout(DATABASE_TIMEOUT_S):
+                    by_state, processed = await self.services.db.run(counts, attempts=1)
+            except Exception as error:
+                log.warning("could not read the outbox for /metrics: %s", type(error).__name__)
+                return
+            gauge = self.services.metrics.deliveries_by_state
+            for state in {*DELIVERY_STATES, *by_state}:
+                gauge.set(by_state.get(state, 0), state=state)
+            self.metrics.processed_updates.set(processed)
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        await self.refresh_gauges()
+        leader = self.services.extras.get("leader")
+        self.metrics.leader.set(1.0 if getattr(leader, "leading", False) else 0.0)
+        age = dispatcher_age(self.services)
+        if age is not None:
+            self.metrics.dispatcher_age.set(age)
+        telegram_age = self.telegram.age()
+        if telegram_age is not None:
+            self.metrics.telegram_age.set(telegram_age)
+        body = self.services.metrics.render() + self.metrics.render()
+        return web.Response(body=body.encode(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})

@@ -1,0 +1,558 @@
+"""Exports of a whole process: an XLSX workbook, the same sheets as CSV, and JSON.
+
+Column names are stable (documented in ``docs/export-columns.md``); values are codes where a code
+exists (``theme``, ``role``, ``kind``) so a spreadsheet or a script can rely on them. Times are the
+process's local time.
+
+Privacy, as in the digest: hidden submissions and merged ideas are left out; a participant appears as
+their name only if they allowed it, otherwise as their stable pseudonym; an anonymous submission
+carries no author at all, its organisation and role only when that group has at least ``min_group``
+people, and it is not counted in its author's row of the participation sheet.
+
+Rows are streamed from the database in batches and written in a worker thread, so a large process
+neither fills memory nor stalls the bot. Text that a spreadsheet would run as a formula is neutralised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.digest import Group, Member, cell_partition, load_members, option_value
+from storage.models import Delivery, Organisation, Process, Prompt, Submission, Support
+
+__all__ = [
+    "COLUMNS",
+    "CSV_DELIMITER",
+    "JSON_NAME",
+    "SHEETS",
+    "XLSX_NAME",
+    "ExportResult",
+    "csv_name",
+    "write_export",
+    "zip_csv_json",
+]
+
+SHEETS: tuple[str, ...] = ("observations", "ideas", "answers", "check-ins", "experiments", "participation")
+AUTHOR = ("author", "organisation", "role")
+COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "observations": ("ref", "created_at", "updated_at", "theme", "text", "media_type", "anonymous", *AUTHOR),
+    "ideas": (
+        "ref",
+        "created_at",
+        "title",
+        "need",
+        "partners",
+        "first_experiment",
+        "supports",
+        "anonymous",
+        *AUTHOR,
+    ),
+    "answers": (
+        "ref",
+        "created_at",
+        "prompt_key",
+        "prompt_kind",
+        "prompt_text",
+        "text",
+        "media_type",
+        "anonymous",
+        *AUTHOR,
+    ),
+    "check-ins": (
+        "ref",
+        "created_at",
+        "prompt_key",
+        "prompt_text",
+        "choice",
+        "option_number",
+        "value",
+        "comment",
+        "anonymous",
+        *AUTHOR,
+    ),
+    "experiments": (
+        "ref",
+        "created_at",
+        "title",
+        "idea_ref",
+        "done",
+        "happened",
+        "learned",
+        "obstacles",
+        "anonymous",
+        *AUTHOR,
+    ),
+    "participation": (
+        "participant",
+        "organisation",
+        "role",
+        "joined_at",
+        "observations",
+        "ideas",
+        "answers",
+        "check_ins",
+        "experiments",
+        "supports_given",
+        "prompts_sent",
+        "prompts_answered",
+    ),
+}
+"""Every sheet's columns, in order. Changing them breaks people's spreadsheets: add, never rename."""
+
+XLSX_NAME = "valitupa-export.xlsx"
+JSON_NAME = "valitupa-export.json"
+CSV_DELIMITER = ";"
+"""Excel in Finnish and Swedish locales splits CSV on semicolons (the comma is the decimal mark)."""
+BATCH = 2000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ILLEGAL_XLSX = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+_WIDTHS = {"ref": 8, "created_at": 17, "updated_at": 17, "joined_at": 17, "text": 60, "title": 40}
+
+
+def csv_name(sheet: str) -> str:
+    return f"{sheet}.csv"
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    xlsx: Path
+    json: Path
+    csv: dict[str, Path]
+    timezone: str
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """Local time of the process, to the second (workbooks get it without the offset)."""
+    return value.astimezone(tz).replace(microsecond=0) if value is not None else None
+
+
+def _csv_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _json_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _Writers:
+    """One XLSX workbook, one CSV per sheet and one JSON document, written side by side."""
+
+    def __init__(self, directory: Path, tz: ZoneInfo, header: Mapping[str, Any]) -> None:
+        self.directory = directory
+        self.tz = tz
+        self.workbook = Workbook(write_only=True)
+        self.sheets: dict[str, WriteOnlyWorksheet] = {}
+        self.csv_files: dict[str, IO[str]] = {}
+        self.csv_writers: dict[str, Any] = {}
+        self.rows: Counter[str] = Counter()
+        self.json_file = (directory / JSON_NAME).open("w", encoding="utf-8")
+        self.json_file.write("{\n")
+        for key, value in header.items():
+            self.json_file.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+        self.json_sheet: str | None = None
+        self.bold = Font(bold=True)
+        self.wrap = Alignment(wrap_text=True, vertical="top")
+
+    def begin(self, sheet: str) -> None:
+        columns = COLUMNS[sheet]
+        worksheet = self.workbook.create_sheet(sheet)
+        worksheet.freeze_panes = "A2"
+        for index, column in enumerate(columns, start=1):
+            worksheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(column, 18)
+        header = []
+        for column in columns:
+            cell = WriteOnlyCell(worksheet, column)
+            cell.font = self.bold
+            header.append(cell)
+        worksheet.append(header)
+        self.sheets[sheet] = worksheet
+        handle = (self.directory / csv_name(sheet)).open("w", encoding="utf-8-sig", newline="")
+        self.csv_files[sheet] = handle
+        writer = csv.writer(handle, delimiter=CSV_DELIMITER, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        writer.writerow(columns)
+        self.csv_writers[sheet] = writer
+        if self.json_sheet is not None:
+            self.json_file.write("\n],\n")
+        self.json_file.write(f"{json.dumps(sheet)}: [")
+        self.json_sheet = sheet
+
+    def write(self, sheet: str, rows: Sequence[Sequence[object]]) -> None:
+        columns = COLUMNS[sheet]
+        worksheet = self.sheets[sheet]
+        writer = self.csv_writers[sheet]
+        for row in rows:
+            cells = []
+            for value in row:
+                if isinstance(value, str):
+                    cell = WriteOnlyCell(worksheet, _ILLEGAL_XLSX.sub("", value)[:32_000])
+                    # A participant's "=HYPERLINK(…)" stays text: never a formula in the workbook.
+                    cell.data_type = "s"
+                    if len(value) > 60:
+                        cell.alignment = self.wrap
+                    cells.append(cell)
+                elif isinstance(value, datetime):
+                    cell = WriteOnlyCell(worksheet, value.replace(tzinfo=None))
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                    cells.append(cell)
+                else:
+                    cells.append(WriteOnlyCell(worksheet, value if isinstance(value, int | float) else None))
+            worksheet.append(cells)
+            writer.writerow([_csv_value(value) for value in row])
+            record = {column: _json_value(value) for column, value in zip(columns, row, strict=True)}
+            separator = ",\n" if self.rows[sheet] else "\n"
+            self.json_file.write(separator + json.dumps(record, ensure_ascii=False))
+            self.rows[sheet] += 1
+
+    def close(self) -> None:
+        if self.json_sheet is not None:
+            self.json_file.write("\n]")
+        self.json_file.write("\n}\n")
+        self.json_file.close()
+        for handle in self.csv_files.values():
+            handle.close()
+        self.workbook.save(self.directory / XLSX_NAME)
+
+
+class _People:
+    """Who a row may name: the author (name or pseudonym) and their group, or nobody."""
+
+    def __init__(self, members: Sequence[Member], min_group: int, organisations: Sequence[str]) -> None:
+        self.members = {member.id: member for member in members}
+        participants = [member for member in members if member.participant]
+        self.cells = cell_partition(participants, min_group, organisations)
+
+    def label(self, member: Member) -> str:
+        return member.name or member.pseudonym
+
+    def author(self, member_id: int, anonymous: bool) -> tuple[str, str, str]:
+        member = self.members.get(member_id)
+        if member is None:
+            return "", "", ""
+        if anonymous:
+            group: Group = self.cells.of(member_id)
+            if member.facilitator:
+                return "", "", ""
+            return "", group.organisation or "", group.role or ""
+        return self.label(member), member.organisation or "", member.role or ""
+
+
+async def _stream(session: AsyncSession, statement: Any) -> AsyncIterator[Sequence[Any]]:
+    result = await session.stream(statement.execution_options(yield_per=BATCH))
+    async for partition in result.partitions(BATCH):
+        yield partition
+
+
+async def write_export(
+    session: AsyncSession, *, process_id: int, directory: Path, now: datetime
+) -> ExportResult | None:
+    """Write the XLSX, the CSVs and the JSON of a process into ``directory``; ``None`` if no process."""
+    process = await session.get(Process, process_id)
+    if process is None:
+        return None
+    tz = ZoneInfo(process.timezone)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    organisations = list(
+        await session.scalars(
+            select(Organisation.name)
+            .where(Organisation.process_id == process_id)
+            .order_by(Organisation.position)
+        )
+    )
+    members = await load_members(session, process_id)
+    people = _People(members, max(1, process.min_group or 1), organisations)
+    prompts = {
+        row[0]: row
+        for row in await session.execute(
+            select(Prompt.id, Prompt.key, Prompt.kind, Prompt.texts, Prompt.options).where(
+                Prompt.process_id == process_id
+            )
+        )
+    }
+    header = {
+        "process": {"id": process.id, "name": process.name, "timezone": process.timezone},
+        "generated_at": now.astimezone(tz).isoformat(),
+        "columns_version": 1,
+    }
+    writers = await asyncio.to_thread(_Writers, directory, tz, header)
+    visible = (Submission.process_id == process_id, Submission.hidden.is_(False))
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+
+    def prompt_text(prompt: Any) -> str:
+        texts = prompt[3] or {}
+        return str(texts.get(process.language) or texts.get("fi") or next(iter(texts.values()), ""))
+
+    async def sheet(name: str, statement: Any, make: Any) -> None:
+        await asyncio.to_thread(writers.begin, name)
+        async for partition in _stream(session, statement):
+            rows = [made for row in partition if (made := make(row)) is not None]
+            if rows:
+                await asyncio.to_thread(writers.write, name, rows)
+
+    try:
+
+        def observation(row: Any) -> list[object]:
+            if not row.anonymous:
+                counts[row.membership_id]["observations"] += 1
+            return [
+                row.id,
+                _local(row.created_at, tz),
+                _local(row.updated_at, tz),
+                row.theme or "",
+                row.text or "",
+                row.media_type or "",
+                bool(row.anonymous),
+                *people.author(row.membership_id, row.anonymous),
+            ]
+
+        await sheet(
+            "observations",
+            select(
+                Submission.id,
+                Submission.membership_id,
+                Submission.created_at,
+                Submission.updated_at,
+                Submission.theme,
+                Submission.text,
+                Submission.media_type,
+                Submission.anonymous,
+            )
+            .where(*visible, Submission.kind == "observation")
+            .order_by(Submission.created_at, Submission.id),
+            observation,
+        )
+
+        supports = (
+            select(Support.idea_id.label("idea_id"), func.count().label("total"))
+            .group_by(Support.idea_id)
+            .subquery()
+        )
+
+        def idea(row: Any) -> list[object]:
+            if not row.anonymous:
+                counts[row.membership_id]["ideas"] += 1
+            return [
+                row.id,
+                _local(row.created_at, tz),
+                row.title or "",
+                row.need or "",
+                row.partners or "",
+                row.first_experiment or "",
+                int(row.total or 0),
+                bool(row.anonymous),
+                *people.author(row.membership_id, row.anonymous),
+            ]
+
+        await sheet(
+            "ideas",
+            select(
+                Submission.id,
+                Submission.membership_id,
+                Submission.created_at,
+                Submission.title,
+                Submission.need,
+                Submission.partners,
+                Submission.first_experiment,
+                Submission.anonymous,
+                supports.c.total,
+            )
+            .outerjoin(supports, supports.c.idea_id == Submission.id)
+            .where(*visible, Submission.kind == "idea", Submission.merged_into_id.is_(None))
+            .order_by(Submission.created_at, Submission.id),
+            idea,
+        )
+
+        answer_columns = (
+            Submission.id,
+            Submission.membership_id,
+            Submission.created_at,
+            Submission.prompt_id,
+            Submission.text,
+            Submission.media_type,
+            Submission.choice,
+            Submission.anonymous,
+        )
+        checkin_ids = [prompt_id for prompt_id, prompt in prompts.items() if prompt[2] == "checkin"]
+
+        def answer(row: Any) -> list[object] | None:
+            prompt = prompts.get(row.prompt_id)
+            if prompt is not None and prompt[2] == "checkin":
+                return None
+            if not row.anonymous:
+                counts[row.membership_id]["answers"] += 1
+            return [
+                row.id,
+                _local(row.created_at, tz),
+                prompt[1] if prompt else "",
+                prompt[2] if prompt else "",
+                prompt_text(prompt) if prompt else "",
+                row.text or "",
+                row.media_type or "",
+                bool(row.anonymous),
+                *people.author(row.membership_id, row.anonymous),
+            ]
+
+        await sheet(
+            "answers",
+            select(*answer_columns)
+            .where(*visible, Submission.kind == "answer")
+            .order_by(Submission.created_at, Submission.id),
+            answer,
+        )
+
+        def checkin(row: Any) -> list[object]:
+            prompt = prompts[row.prompt_id]
+            picked = option_value(prompt[4] or [], row.choice)
+            if not row.anonymous:
+                counts[row.membership_id]["check_ins"] += 1
+            return [
+                row.id,
+                _local(row.created_at, tz),
+                prompt[1],
+                prompt_text(prompt),
+                row.choice or "",
+                picked[0] + 1 if picked else None,
+                picked[1] if picked else None,
+                row.text or "",
+                bool(row.anonymous),
+                *people.author(row.membership_id, row.anonymous),
+            ]
+
+        await sheet(
+            "check-ins",
+            select(*answer_columns)
+            .where(*visible, Submission.kind == "answer", Submission.prompt_id.in_(checkin_ids))
+            .order_by(Submission.created_at, Submission.id),
+            checkin,
+        )
+
+        def experiment(row: Any) -> list[object]:
+            if not row.anonymous:
+                counts[row.membership_id]["experiments"] += 1
+            return [
+                row.id,
+                _local(row.created_at, tz),
+                row.title or "",
+                row.idea_id,
+                row.text or "",
+                row.happened or "",
+                row.learned or "",
+                row.obstacles or "",
+                bool(row.anonymous),
+                *people.author(row.membership_id, row.anonymous),
+            ]
+
+        await sheet(
+            "experiments",
+            select(
+                Submission.id,
+                Submission.membership_id,
+                Submission.created_at,
+                Submission.title,
+                Submission.idea_id,
+                Submission.text,
+                Submission.happened,
+                Submission.learned,
+                Submission.obstacles,
+                Submission.anonymous,
+            )
+            .where(*visible, Submission.kind == "experiment")
+            .order_by(Submission.created_at, Submission.id),
+            experiment,
+        )
+
+        given = dict(
+            (
+                await session.execute(
+                    select(Support.membership_id, func.count())
+                    .join(Submission, Submission.id == Support.idea_id)
+                    .where(Submission.process_id == process_id)
+                    .group_by(Support.membership_id)
+                )
+            ).all()
+        )
+        delivered: dict[int, tuple[int, int]] = {
+            row[0]: (int(row[1]), int(row[2] or 0))
+            for row in await session.execute(
+                select(
+                    Delivery.membership_id,
+                    func.count(),
+                    func.sum(case((Delivery.state == "answered", 1), else_=0)),
+                )
+                .join(Prompt, Prompt.id == Delivery.prompt_id)
+                .where(
+                    Prompt.process_id == process_id,
+                    Prompt.kind != "reminder",
+                    Delivery.sent_at.is_not(None),
+                )
+                .group_by(Delivery.membership_id)
+            )
+        }
+        participants = [
+            [
+                people.label(member),
+                member.organisation or "",
+                member.role or "",
+                _local(member.joined_at, tz),
+                counts[member.id]["observations"],
+                counts[member.id]["ideas"],
+                counts[member.id]["answers"],
+                counts[member.id]["check_ins"],
+                counts[member.id]["experiments"],
+                int(given.get(member.id, 0)),
+                delivered.get(member.id, (0, 0))[0],
+                delivered.get(member.id, (0, 0))[1],
+            ]
+            for member in members
+            if member.participant
+        ]
+        await asyncio.to_thread(writers.begin, "participation")
+        await asyncio.to_thread(writers.write, "participation", participants)
+    finally:
+        await asyncio.to_thread(writers.close)
+    return ExportResult(
+        directory=directory,
+        xlsx=directory / XLSX_NAME,
+        json=directory / JSON_NAME,
+        csv={name: directory / csv_name(name) for name in SHEETS},
+        timezone=process.timezone,
+        rows=dict(writers.rows),
+    )
+
+
+def zip_csv_json(result: ExportResult, target: Path) -> Path:
+    """The CSVs and the JSON in one ZIP (for sending as a single document)."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in SHEETS:
+            archive.write(result.csv[name], arcname=csv_name(name))
+        archive.write(result.json, arcname=JSON_NAME)
+    return target

@@ -1,0 +1,82 @@
+"""Test data: process files and a seeded process, written the way a facilitator would write them."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.programme import parse_process
+from bot.services.processes import create_process
+from storage.db import Database
+from storage.models import Membership, User
+
+DEFAULT_ORGANISATIONS = ("Ilomantsin kunta", "Ilomantsin seurakunta", "Kyläyhdistys")
+
+
+def process_yaml(
+    *,
+    name: str = "Hyvän tahdon Ilomantsi 2027",
+    language: str = "fi",
+    organisations: tuple[str, ...] = DEFAULT_ORGANISATIONS,
+    workshops: tuple[str, ...] = (
+        "2027-01-14 09:00",
+        "2027-02-04 09:00",
+        "2027-02-25 12:30",
+        "2027-03-18 09:00",
+        "2027-04-08 09:00",
+    ),
+    extra: str = "",
+    programme: str | None = "default",
+) -> str:
+    orgs = "\n".join(f"  - {org}" for org in organisations)
+    shops = "\n".join(f"  - {when}" for when in workshops)
+    text = f"name: {name}\nlanguage: {language}\ntimezone: Europe/Helsinki\norganisations:\n{orgs}\nworkshops:\n{shops}\n"
+    if programme:
+        text += f"programme: {programme}\n"
+    return text + textwrap.dedent(extra)
+
+
+async def seed_joined_participants(
+    db: Database, count: int, *, first_user: int, source_yaml: str | None = None
+) -> int:
+    """A process with ``count`` participants who completed joining (consent, organisation, role),
+    written in bulk straight through the storage layer; returns the process id. For benchmarks and
+    tests that need many people, where walking the join dialogue would only cost time."""
+    source = source_yaml or process_yaml()
+    spec = parse_process(source)
+    now = datetime.now(UTC)
+
+    async def work(session: AsyncSession) -> int:
+        process = await create_process(session, spec=spec, source_yaml=source, created_by=None, now=now)
+        organisations = [organisation.id for organisation in process.organisations]
+        user_ids = [first_user + index for index in range(count)]
+        await session.execute(
+            insert(User),
+            [
+                {"id": uid, "consent": "given", "consent_at": now, "language": "fi", "created_at": now}
+                for uid in user_ids
+            ],
+        )
+        await session.execute(
+            insert(Membership),
+            [
+                {
+                    "process_id": process.id,
+                    "user_id": uid,
+                    "organisation_id": organisations[index % len(organisations)],
+                    "role": "employee",
+                    "pseudonym": f"P-{index:06d}",
+                    "complete": True,
+                    "joined_at": now,
+                }
+                for index, uid in enumerate(user_ids)
+            ],
+        )
+        active = select(Membership.id).where(Membership.user_id == User.id).scalar_subquery()
+        await session.execute(update(User).where(User.id.in_(user_ids)).values(active_membership_id=active))
+        return process.id
+
+    return await db.run(work)

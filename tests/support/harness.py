@@ -1,0 +1,142 @@
+"""A running Välitupa against the Bot API sandbox, with helpers that act like people would."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.app import build_application
+from bot.context import Services
+from bot.domain.clock import FakeClock
+from bot.domain.programme import parse_process
+from bot.runner import ALLOWED_UPDATES
+from bot.services.processes import create_process
+from bot.settings import Settings
+from messages import default_catalog
+from storage.db import Database
+from storage.models import Process
+from tests.support.factories import process_yaml
+
+
+class BotHarness:
+    def __init__(self, *, sandbox: Any, db: Database, clock: FakeClock, settings: Settings) -> None:
+        self.sandbox = sandbox
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.services = Services(
+            settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="test"
+        )
+        self.app = build_application(self.services)
+        self.catalog = self.services.catalog
+
+    async def start(self) -> None:
+        await self.app.initialize()
+        assert self.app.post_init is not None
+        await self.app.post_init(self.app)
+        await self.app.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+
+    async def stop(self) -> None:
+        await self.idle()
+        wake = getattr(self.sandbox, "wake_pollers", None)
+        if wake is not None:
+            wake()
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+        if self.app.post_shutdown is not None:
+            await self.app.post_shutdown(self.app)
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until every update sent so far has been fetched and fully handled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_rounds = 0
+        while loop.time() < deadline:
+            pending = self.sandbox.pending_update_count
+            busy = self.app.update_processor.current_concurrent_updates
+            if pending == 0 and busy == 0 and self.app.update_queue.empty():
+                quiet_rounds += 1
+                if quiet_rounds >= 3:
+                    return
+            else:
+                quiet_rounds = 0
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the bot did not become idle")
+
+    def t(self, lang: str, key: str, **params: object) -> str:
+        return self.catalog.t(lang, key, **params)
+
+    async def create_process(self, yaml_text: str | None = None, *, created_by: int | None = None) -> Process:
+        text = yaml_text or process_yaml()
+        spec = parse_process(text)
+        now = self.clock.now()
+        return await self.db.run(
+            lambda session: create_process(
+                session, spec=spec, source_yaml=text, created_by=created_by, now=now
+            )
+        )
+
+    async def press(self, user: Any, prefix: str) -> None:
+        """Press the newest button whose callback data starts with ``prefix`` and let the bot react."""
+        for message in reversed(user.messages):
+            for _text, data in user.buttons(message):
+                if data and data.startswith(prefix):
+                    await user.press(message["message_id"], data)
+                    await self.idle()
+                    return
+        raise AssertionError(f"no button {prefix!r} in {[m.get('text') for m in user.messages][-3:]}")
+
+    async def say(self, user: Any, text: str, **kwargs: Any) -> None:
+        await user.send_text(text, **kwargs)
+        await self.idle()
+
+    async def command(self, user: Any, command: str, args: str = "") -> None:
+        await user.send_command(command, args)
+        await self.idle()
+
+    async def join(
+        self,
+        user: Any,
+        process: Process,
+        *,
+        organisation: int = 0,
+        role: str = "employee",
+        language: str | None = None,
+        show_name: bool = False,
+        facilitator: bool = False,
+    ) -> None:
+        """Walk the whole joining dialogue the way a participant does."""
+        code = process.facilitator_code if facilitator else process.participant_code
+        await user.start(code)
+        await self.idle()
+        asks_consent = any((data or "").startswith("cs:y:") for _t, data in user.buttons(user.messages[-1]))
+        if asks_consent:
+            await self.press(user, "cs:y:")
+            if language:
+                await self.press(user, f"lg:{language}")
+            else:
+                preselected = next(
+                    data for text, data in user.buttons(user.messages[-1]) if text.startswith("✓")
+                )
+                await self.press(user, preselected)
+        if facilitator:
+            return
+        await self.press(user, "og:") if organisation == 0 else await self._press_nth(
+            user, "og:", organisation
+        )
+        await self.press(user, f"rl:{role}")
+        await self.press(user, "nm:y" if show_name else "nm:n")
+
+    async def _press_nth(self, user: Any, prefix: str, index: int) -> None:
+        for message in reversed(user.messages):
+            matching = [data for _t, data in user.buttons(message) if data and data.startswith(prefix)]
+            if matching:
+                await user.press(message["message_id"], matching[index])
+                await self.idle()
+                return
+        raise AssertionError(f"no buttons {prefix!r}")
