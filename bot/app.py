@@ -155,7 +155,7 @@ async def on_error(update: object, context: Ctx) -> None:
     error = context.error
     services = context.services
     kind = type(error).__name__
-    services.metrics.handler_errors.inc(kind=kind)
+    services.metrics.handler_errors.labels(kind=kind).inc()
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("unhandled %s in update %s", kind, update_id, exc_info=error, extra={"update_id": update_id})
     if (

@@ -68,7 +68,7 @@ async def count_update(update: Update, context: Ctx) -> None:
     for name in ("message", "edited_message", "callback_query"):
         if getattr(update, name, None) is not None:
             kind = name
-    context.services.metrics.updates.inc(type=kind)
+    context.services.metrics.updates.labels(type=kind).inc()
 
 
 async def in_group(update: Update, context: Ctx) -> None:

@@ -116,7 +116,7 @@ async def on_digest(update: Update, context: Ctx) -> None:
     await send_digest(
         context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
     )
-    svc.metrics.digests.inc(trigger="command")
+    svc.metrics.digests.labels(trigger="command").inc()
 
 
 # --- /export -----------------------------------------------------------------------------------

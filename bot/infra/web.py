@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
@@ -33,7 +34,6 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.context import Services
-from bot.infra.metrics import Counter, Gauge
 from storage.db import Database
 from storage.models import Delivery, ProcessedUpdate
 
@@ -51,6 +51,7 @@ GAUGE_REFRESH_S = 5.0
 # Telegram gives up redelivering an update after 24 hours; keep ids a week to be safe.
 PROCESSED_UPDATES_KEEP = timedelta(days=7)
 PRUNE_EVERY = timedelta(hours=1)
+# What generate_latest() writes.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELIVERY_STATES = ("pending", "sending", "sent", "answered", "expired", "failed", "cancelled")
 
@@ -151,30 +152,32 @@ class WebhookRoute:
 
 
 class WebMetrics:
-    """What only the web side knows, rendered after the Application's own metrics."""
+    """What only the web side knows, exposed after the Application's own metrics."""
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
         self.webhook_requests = Counter(
-            "valitupa_webhook_requests_total", "Webhook requests, by outcome (accepted, duplicate…)."
+            "valitupa_webhook_requests_total",
+            "Webhook requests, by outcome (accepted, duplicate…).",
+            ["outcome"],
+            registry=registry,
         )
-        self.leader = Gauge("valitupa_leader", "1 when this instance leads the scheduler.")
-        self.dispatcher_age = Gauge("valitupa_dispatcher_tick_age_seconds", "Seconds since the last tick.")
+        self.deliveries_by_state = Gauge(
+            "valitupa_deliveries", "Deliveries in the outbox, by state.", ["state"], registry=registry
+        )
+        self.leader = Gauge("valitupa_leader", "1 when this instance leads the scheduler.", registry=registry)
+        self.dispatcher_age = Gauge(
+            "valitupa_dispatcher_tick_age_seconds", "Seconds since the last tick.", registry=registry
+        )
         self.telegram_age = Gauge(
-            "valitupa_telegram_ok_age_seconds", "Seconds since the Bot API last answered."
+            "valitupa_telegram_ok_age_seconds", "Seconds since the Bot API last answered.", registry=registry
         )
         self.processed_updates = Gauge(
-            "valitupa_processed_updates", "Webhook update ids remembered for deduplication."
+            "valitupa_processed_updates",
+            "Webhook update ids remembered for deduplication.",
+            registry=registry,
         )
-
-    def render(self) -> str:
-        metrics = (
-            self.webhook_requests,
-            self.leader,
-            self.dispatcher_age,
-            self.telegram_age,
-            self.processed_updates,
-        )
-        return "\n".join(line for metric in metrics for line in metric.render()) + "\n"
 
 
 def dispatcher_age(services: Services) -> float | None:
@@ -253,10 +256,10 @@ class WebServer:
         assert self.webhook is not None
         given = request.headers.get(SECRET_HEADER)
         if given is None or not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
-            self.metrics.webhook_requests.inc(outcome="forbidden")
+            self.metrics.webhook_requests.labels(outcome="forbidden").inc()
             return web.Response(status=403, text="forbidden")
         if self.refusing:
-            self.metrics.webhook_requests.inc(outcome="refused")
+            self.metrics.webhook_requests.labels(outcome="refused").inc()
             return web.Response(status=503, text="shutting down")
         try:
             data = json.loads(await request.read())
@@ -264,7 +267,7 @@ class WebServer:
             data = None
         update = parse_update(data, self.application.bot)
         if update is None:
-            self.metrics.webhook_requests.inc(outcome="bad_request")
+            self.metrics.webhook_requests.labels(outcome="bad_request").inc()
             return web.Response(status=400, text="not an update")
         now = self.services.clock.now()
         db = self.services.db
@@ -275,14 +278,14 @@ class WebServer:
             )
         except Exception as error:
             log.warning("could not record webhook update %s: %s", update.update_id, type(error).__name__)
-            self.metrics.webhook_requests.inc(outcome="unavailable")
+            self.metrics.webhook_requests.labels(outcome="unavailable").inc()
             return web.Response(status=503, text="try again")
         if not fresh:
-            self.metrics.webhook_requests.inc(outcome="duplicate")
+            self.metrics.webhook_requests.labels(outcome="duplicate").inc()
             log.info("update %s was delivered again; handled once", update.update_id)
             return web.Response(text="ok")
         await self.application.update_queue.put(update)
-        self.metrics.webhook_requests.inc(outcome="accepted")
+        self.metrics.webhook_requests.labels(outcome="accepted").inc()
         return web.Response(text="ok")
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
@@ -348,9 +351,9 @@ class WebServer:
             except Exception as error:
                 log.warning("could not read the outbox for /metrics: %s", type(error).__name__)
                 return
-            gauge = self.services.metrics.deliveries_by_state
+            gauge = self.metrics.deliveries_by_state
             for state in {*DELIVERY_STATES, *by_state}:
-                gauge.set(by_state.get(state, 0), state=state)
+                gauge.labels(state=state).set(by_state.get(state, 0))
             self.metrics.processed_updates.set(processed)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
@@ -363,5 +366,5 @@ class WebServer:
         telegram_age = self.telegram.age()
         if telegram_age is not None:
             self.metrics.telegram_age.set(telegram_age)
-        body = self.services.metrics.render() + self.metrics.render()
-        return web.Response(body=body.encode(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+        body = generate_latest(self.services.metrics.registry) + generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})

@@ -180,7 +180,7 @@ async def run_due_digests(application: Application, now: datetime) -> int:
     for item in await services.db.run(lambda session: due_digests(session, now=now)):
         if not await _claim(services, item, now):
             continue
-        services.metrics.digests.inc(trigger="weekly")
+        services.metrics.digests.labels(trigger="weekly").inc()
         try:
             await _deliver(application, services, item, now)
         except Exception:

@@ -1087,7 +1087,7 @@ class Dispatcher:
         )
         report.expired += await db.run(lambda s: expire_closed(s, now=now))
         if report.expired:
-            self.services.metrics.deliveries.inc(report.expired, state="expired")
+            self.services.metrics.deliveries.labels(state="expired").inc(report.expired)
 
     async def _leader_jobs(self) -> None:
         jobs: list[Callable[[Application, datetime], Awaitable[None]]] = list(
@@ -1217,7 +1217,7 @@ class Dispatcher:
             due = self.services.clock.now() + timedelta(seconds=seconds)
             await db.run(lambda s: _record_retry(s, item, self.instance, due=due, counts=False))
             report.retried += 1
-            metrics.deliveries.inc(state="retry_after")
+            metrics.deliveries.labels(state="retry_after").inc()
             return "halt"
         except Forbidden as error:
             return await self._unreachable(item, report, error)
@@ -1228,7 +1228,7 @@ class Dispatcher:
             reason = f"BadRequest: {error.message}"
             await db.run(lambda s: _record_failed(s, item, reason))
             report.failed += 1
-            metrics.deliveries.inc(state="failed")
+            metrics.deliveries.labels(state="failed").inc()
             return "failed"
         except Exception as error:
             # Network trouble, Telegram's 5xx, or a fault of ours before the request: nothing is
@@ -1239,17 +1239,17 @@ class Dispatcher:
             backoff = min(RETRY_BASE * 2 ** max(0, item.attempts - 1), RETRY_MAX)
             await db.run(lambda s: _record_retry(s, item, self.instance, due=now + backoff, counts=True))
             report.retried += 1
-            metrics.deliveries.inc(state="retry")
+            metrics.deliveries.labels(state="retry").inc()
             return "halt"
         now = self.services.clock.now()
         await self._recorder.record(item, sent.message_id, now)
         self.last_tick = time.monotonic()  # progress during a long broadcast is liveness too
         if item.kind == "prompt":
             report.sent += 1
-            metrics.deliveries.inc(state="sent")
+            metrics.deliveries.labels(state="sent").inc()
         else:
             report.reminded += 1
-            metrics.deliveries.inc(state="reminded")
+            metrics.deliveries.labels(state="reminded").inc()
         return "sent"
 
     async def _unreachable(self, item: _Outgoing, report: TickReport, error: TelegramError) -> Outcome:
@@ -1257,7 +1257,7 @@ class Dispatcher:
         message = f"{type(error).__name__}: {error.message}"
         await self.services.db.run(lambda s: _record_unreachable(s, item, message, self.instance))
         report.unreachable += 1
-        self.services.metrics.deliveries.inc(state="unreachable")
+        self.services.metrics.deliveries.labels(state="unreachable").inc()
         return "unreachable"
 
 

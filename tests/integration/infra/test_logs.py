@@ -160,7 +160,12 @@ async def test_an_unhandled_error_apologises_in_the_users_language_and_tells_the
     assert len(errors) == 5
     assert all(isinstance(r.update_id, int) for r in errors)  # type: ignore[attr-defined]
     assert "salainen sisältö" not in caplog.text
-    assert erring_bot.services.metrics.handler_errors.get(kind="RuntimeError") == 4
+    assert (
+        erring_bot.services.metrics.registry.get_sample_value(
+            "valitupa_handler_errors_total", {"kind": "RuntimeError"}
+        )
+        == 4
+    )
 
 
 def test_handling_an_update_logs_its_id_and_timing(stream: io.StringIO) -> None:
