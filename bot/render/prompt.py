@@ -1,9 +1,8 @@
 """What a prompt looks like in a participant's chat: header, text, quick-reply buttons, reminders.
 
 Pure functions over database rows and the message catalogue; the dispatcher turns the result into
-a Telegram message. Placeholders (``{workshop_time}`` …) are filled here at send time from the
-process as the database holds it *now* (workshops may have moved since the programme was written),
-with the same meaning and formats as :func:`bot.programme.prompt_values`.
+a Telegram message. Placeholders (``{workshop_time}`` …) are filled here at send time with the values
+of :func:`bot.domain.process.placeholder_values`.
 """
 
 from __future__ import annotations
@@ -11,13 +10,11 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
-
-from messages import LANGUAGES, Catalog, escape
+from bot.domain.process import ProcessFacts, WorkshopFact, format_local, placeholder_values
+from bot.domain.text import localized, shorten
+from messages import Catalog, escape
 from storage.models import Prompt
 
 __all__ = [
@@ -37,7 +34,6 @@ __all__ = [
     "prompt_snippet",
     "quick_reply_buttons",
     "reminder_message",
-    "snippet",
 ]
 
 QUICK_REPLY_PREFIX = "qr"
@@ -61,75 +57,10 @@ ButtonRows = list[list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
-class WorkshopFact:
-    number: int
-    starts_at: datetime
-    place: str | None
-
-
-@dataclass(frozen=True)
-class ProcessFacts:
-    """What placeholders and headers need to know about a process, read once per batch."""
-
-    name: str
-    language: str
-    tz: ZoneInfo
-    end_at: datetime
-    workshops: tuple[WorkshopFact, ...]
-
-    def phase_at(self, instant: datetime) -> int:
-        """The phase running at ``instant``: 1 until workshop 2, …, 5 from workshop 5 on."""
-        phase = 1
-        for workshop in self.workshops:
-            if workshop.number > 1 and instant >= workshop.starts_at:
-                phase = workshop.number
-        return phase
-
-    def next_workshop(self, instant: datetime) -> WorkshopFact | None:
-        return next((w for w in self.workshops if w.starts_at > instant), None)
-
-
-@dataclass(frozen=True)
 class RenderedMessage:
     text: str
     """Telegram HTML."""
     buttons: ButtonRows
-
-
-def _locale(lang: str) -> str:
-    return lang if lang in LANGUAGES else "fi"
-
-
-def format_local(catalog: Catalog, lang: str, instant: datetime, tz: ZoneInfo, key: str) -> str:
-    """An instant as local wall time in ``tz`` with the Babel pattern stored under ``key``."""
-    locale = _locale(lang)
-    local = instant.astimezone(tz).replace(tzinfo=None)
-    return format_datetime(local, catalog.raw(locale, key), locale=locale)
-
-
-def placeholder_values(catalog: Catalog, lang: str, facts: ProcessFacts, at: datetime) -> dict[str, str]:
-    """Values of the programme placeholders in ``lang``: the workshop after ``at`` (or workshop 5
-    when all are past), the end date and the process name."""
-    locale = _locale(lang)
-    workshop = facts.next_workshop(at) or (facts.workshops[-1] if facts.workshops else None)
-    values = {
-        "process_name": facts.name,
-        "end_date": format_date(
-            facts.end_at.astimezone(facts.tz).date(),
-            catalog.raw(locale, "programme.format.end_date"),
-            locale=locale,
-        ),
-        "workshop_number": "",
-        "workshop_time": "",
-        "workshop_place": catalog.plain(locale, "programme.place.unknown"),
-    }
-    if workshop is not None:
-        values["workshop_number"] = str(workshop.number)
-        values["workshop_time"] = format_local(
-            catalog, locale, workshop.starts_at, facts.tz, "programme.format.workshop_time"
-        )
-        values["workshop_place"] = workshop.place or values["workshop_place"]
-    return values
 
 
 def fill_placeholders(text: str, values: Mapping[str, str]) -> str:
@@ -144,23 +75,9 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> str:
         return text
 
 
-def localized(texts: Mapping[str, Any], lang: str, fallback: str = "fi") -> str:
-    """The text in ``lang``, else in the process language, else Finnish, else any."""
-    for key in (lang, fallback, "fi"):
-        value = texts.get(key)
-        if value:
-            return str(value)
-    return str(next((value for value in texts.values() if value), ""))
-
-
-def snippet(text: str, limit: int = SNIPPET) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
 def prompt_snippet(catalog: Catalog, lang: str, prompt: Prompt, facts: ProcessFacts, limit: int = 80) -> str:
     """A prompt's text, placeholders filled, shortened to one line (plain text)."""
-    return snippet(_filled_text(catalog, lang, prompt, facts, None), limit)
+    return shorten(_filled_text(catalog, lang, prompt, facts, None), limit)
 
 
 def quick_reply_buttons(
@@ -235,9 +152,9 @@ def reminder_message(
     text = _filled_text(catalog, lang, prompt, facts, values)
     if prompt.closes_at is not None:
         closes = format_local(catalog, lang, prompt.closes_at, facts.tz, "facilitator.format.when")
-        body = catalog.t(lang, "prompt.reminder", closes=closes, prompt=snippet(text))
+        body = catalog.t(lang, "prompt.reminder", closes=closes, prompt=shorten(text, SNIPPET))
     else:
-        body = catalog.t(lang, "prompt.reminder_open", prompt=snippet(text))
+        body = catalog.t(lang, "prompt.reminder_open", prompt=shorten(text, SNIPPET))
     options = list(prompt.options or [])
     buttons = quick_reply_buttons(options, lang, delivery_id) if options else []
     return RenderedMessage(body, buttons)

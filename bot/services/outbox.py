@@ -73,6 +73,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOpti
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.domain.process import phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
 from bot.domain.programme import ProcessSpec
 from bot.domain.timing import (
@@ -614,7 +615,8 @@ async def broadcast(
     prompt = Prompt(
         process_id=process_id,
         key=f"{kind}-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
-        phase=facts.phase_at(now),
+        # An announcement made before workshop 1 still belongs to phase 1.
+        phase=max(1, phase_at(facts.workshop_starts, now)),
         kind=kind,
         when_text="",
         texts={lang: texts.get(lang) or fallback for lang in LANGUAGES},
@@ -856,7 +858,8 @@ async def overview(session: AsyncSession, process: Process, now: datetime, *, re
     )
     return Overview(
         facts=facts,
-        phase=facts.phase_at(now),
+        # Before workshop 1 the overview shows phase 1, the phase being prepared for.
+        phase=max(1, phase_at(facts.workshop_starts, now)),
         next_workshop=facts.next_workshop(now),
         ended=now >= facts.end_at,
         roster=await roster(session, process),
