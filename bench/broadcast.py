@@ -149,7 +149,8 @@ async def broadcast_run(
     services = Services(settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="bench")
     application = build_application(services, with_updater=False)
     await application.initialize()
-    dispatcher: scheduler.Dispatcher = services.extras["dispatcher"]
+    dispatcher = services.dispatcher
+    assert dispatcher is not None
     clock.set(FIRST_REFLECTION)
     since = len(sandbox.requests)
     errors_before = sandbox.stats["429"]

@@ -1,8 +1,8 @@
-"""The composition root: builds the python-telegram-bot Application and registers every feature.
+"""The composition root: builds the python-telegram-bot Application and everything that runs in it.
 
-Order matters in one place only: the guard (groups -2/-1) runs before everything else, the anytime
-capture of plain messages comes after every feature's commands, and the fallbacks for unknown
-commands and stale buttons come last.
+:data:`FEATURES` lists every handler module in order; :func:`build_application` registers them,
+creates the outbox dispatcher and the leader duties (:func:`leader_duties`), and ``post_init``
+starts both. Nothing else installs a handler or a job.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from telegram import Update
@@ -18,17 +18,23 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
 
-from bot.context import Ctx, Services
+from bot.context import Ctx, Services, services_of
 from bot.infra.commands import publish_commands
 from bot.infra.logs import handling
 from bot.infra.ratelimit import PacedRateLimiter
 from bot.infra.transport import AiohttpRequest
+from bot.infra.web import prune_job
+from bot.jobs.claims import release_departed_claims
+from bot.jobs.digest_job import run_due_digests
+from bot.jobs.duties import Duty, LeaderDuties
+from bot.services.outbox import TICK_INTERVAL_S, Dispatcher
+from bot.services.retention import retention_job
+from handlers import admin, capture, experiments, facilitator, guard, ideas, join, mydata, reports
 from messages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)
 
 Feature = Callable[[Application], None]
-StartHook = Callable[[Application], Awaitable[None]]
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
@@ -59,42 +65,43 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         return None
 
 
-def features() -> list[Feature]:
-    from handlers import capture, experiments, guard, ideas, join, mydata
+# Every handler module, in the order PTB tries them. Order matters in three places: the guard
+# (groups -2/-1) runs before everything else; facilitator features come before capture, whose
+# catch-all would otherwise take a facilitator's YAML upload or a check-in comment; the fallbacks
+# for unknown commands and stale buttons come last.
+FEATURES: tuple[Feature, ...] = (
+    guard.register,
+    join.register,
+    ideas.register,
+    experiments.register,
+    mydata.register,
+    admin.register,
+    facilitator.register,
+    reports.register,
+    capture.register,
+    mydata.register_fallbacks,
+    guard.register_fallbacks,
+)
 
-    ordered: list[Feature] = [
-        guard.register,
-        join.register,
-        ideas.register,
-        experiments.register,
-        mydata.register,
-    ]
-    ordered += optional_features()
-    ordered += [capture.register, mydata.register_fallbacks, guard.register_fallbacks]
-    return ordered
 
-
-def optional_features() -> list[Feature]:
-    """Facilitator features (programme, digest, moderation, admin), each a module with ``register``."""
-    import importlib
-
-    found: list[Feature] = []
-    for name in ("handlers.admin", "handlers.facilitator", "handlers.reports"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue
-        found.append(module.register)
-    return found
+def leader_duties(services: Services) -> LeaderDuties:
+    """What only the leader does, each on its own JobQueue job (intervals in seconds)."""
+    return LeaderDuties(
+        services,
+        [
+            Duty("departed-claims", release_departed_claims, every=TICK_INTERVAL_S),
+            Duty("weekly-digests", run_due_digests, every=30.0, at_start=True),
+            Duty("retention", retention_job, every=60.0),
+            Duty("prune-update-ids", prune_job, every=60.0),
+        ],
+    )
 
 
 def build_application(services: Services, *, with_updater: bool = True) -> Application:
+    """The Application with every feature registered, the outbox dispatcher and the leader duties."""
     settings = services.settings
     api = settings.telegram_api_url
-    # Kept so a start that fails half-way (a refused token) can still close their connections.
-    transports = services.extras["transports"] = (AiohttpRequest(128), AiohttpRequest(1))
+    services.transports = (AiohttpRequest(128), AiohttpRequest(1))
     builder = (
         Application.builder()
         .token(settings.require_token())
@@ -103,8 +110,8 @@ def build_application(services: Services, *, with_updater: bool = True) -> Appli
         .context_types(ContextTypes(context=Ctx))
         .rate_limiter(PacedRateLimiter(bulk_per_second=settings.broadcast_rate, metrics=services.metrics))
         .concurrent_updates(PerUserUpdateProcessor(64))
-        .request(transports[0])
-        .get_updates_request(transports[1])
+        .request(services.transports[0])
+        .get_updates_request(services.transports[1])
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -112,36 +119,41 @@ def build_application(services: Services, *, with_updater: bool = True) -> Appli
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
-    services.extras.setdefault("start_hooks", [])
-    services.extras.setdefault("stop_hooks", [])
-    for register in features():
+    for register in FEATURES:
         register(application)
     application.add_error_handler(on_error)
+    services.dispatcher = Dispatcher(application)
+    services.duties = leader_duties(services)
     return application
 
 
 async def _post_init(application: Application) -> None:
-    services: Services = application.bot_data["services"]
+    services = services_of(application.bot_data)
     me = await application.bot.get_me()
     services.bot_username = me.username or ""
     try:
         await publish_commands(application.bot, services.catalog)
     except TelegramError as error:
         log.warning("could not publish the command menu: %s", type(error).__name__)
-    for hook in services.extras.get("start_hooks", []):
-        await hook(application)
+    assert services.dispatcher is not None
+    assert services.duties is not None
+    await services.dispatcher.start(application)
+    job_queue = application.job_queue
+    if job_queue is None:
+        log.error("no JobQueue (install python-telegram-bot[job-queue]); leader duties will not run")
+    else:
+        services.duties.schedule(job_queue)
+    await services.duties.start(application)
 
 
 async def _post_shutdown(application: Application) -> None:
-    services: Services = application.bot_data["services"]
-    for hook in services.extras.get("stop_hooks", []):
-        await hook(application)
+    services = services_of(application.bot_data)
+    if services.dispatcher is not None:
+        await services.dispatcher.stop(application)
 
 
-# When each kind of error was last reported to the operator chat is kept per running bot, in
-# ``services.extras[_LAST_REPORTED]`` (kind -> time), so two Applications in one process, as in tests,
-# never silence each other.
-_LAST_REPORTED = "error_reports"
+# When each kind of error was last reported to the operator chat is kept per running bot
+# (``Services.error_reports``), so two Applications in one process, as in tests, never silence each other.
 REPORT_INTERVAL = timedelta(hours=1)
 
 
@@ -191,7 +203,7 @@ async def on_error(update: object, context: Ctx) -> None:
     if operator is None:
         return
     now = services.clock.now()
-    reported: dict[str, datetime] = services.extras.setdefault(_LAST_REPORTED, {})
+    reported = services.error_reports
     last = reported.get(kind)
     if last is not None and now - last < REPORT_INTERVAL:
         return

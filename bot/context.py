@@ -1,17 +1,27 @@
-"""What every handler and job can reach: the services of one running bot."""
+"""What every handler and job can reach: the services of one running bot, as named, typed fields."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.domain.burst import BurstGuard
 from bot.domain.clock import Clock
 from bot.infra.metrics import Metrics
 from bot.settings import Settings
 from messages import Catalog
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from telegram.request import BaseRequest
+
+    from bot.infra.leader import Leader
+    from bot.jobs.duties import LeaderDuties
+    from bot.services.outbox import Dispatcher
 
 
 @dataclass
@@ -23,8 +33,22 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     instance: str = "valitupa"
     bot_username: str = ""
-    # Extra components registered by feature modules (dispatcher, burst guard…), by name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Set by the composition root (bot.app.build_application) for every Application it builds.
+    dispatcher: Dispatcher | None = None
+    duties: LeaderDuties | None = None
+    # PTB's two transports, kept so a start that fails half-way (a refused token) can still close them.
+    transports: tuple[BaseRequest, ...] = ()
+    # Set by the Runtime on PostgreSQL; None means this instance always leads (SQLite, tests).
+    leader: Leader | None = None
+    # Set when the process is asked to stop: the dispatcher gives back what it claimed but did not send.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    burst: BurstGuard = field(default_factory=BurstGuard)
+    # When each kind of error was last reported to the operator chat (kind -> time), per running bot.
+    error_reports: dict[str, datetime] = field(default_factory=dict)
+    # Leader-job bookkeeping: when each claimant instance was first seen without a session, and
+    # when processed update ids were last pruned.
+    absent_instances: dict[str, float] = field(default_factory=dict)
+    updates_pruned_at: datetime | None = None
 
     def t(self, lang: str, key: str, /, **params: object) -> str:
         return self.catalog.t(lang, key, **params)
@@ -32,10 +56,18 @@ class Services:
     def invite_link(self, code: str) -> str:
         return f"https://t.me/{self.bot_username or 'your_bot'}?start={code}"
 
+    async def is_leader(self) -> bool:
+        return True if self.leader is None else bool(await self.leader.is_leader())
+
 
 class Ctx(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
     """The callback context of Välitupa, with typed access to the services."""
 
     @property
     def services(self) -> Services:
-        return cast(Services, self.application.bot_data["services"])
+        return services_of(self.application.bot_data)
+
+
+def services_of(bot_data: dict[Any, Any]) -> Services:
+    """The services of an Application (``application.bot_data``), put there by the composition root."""
+    return cast(Services, bot_data["services"])

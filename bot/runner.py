@@ -10,7 +10,7 @@ with a conflict), so in polling mode only the leader polls, and another instance
 within seconds of taking over.
 
 SIGTERM (or SIGINT) stops in this order: new webhook updates get 503 and polling stops; the updates
-in hand and the dispatcher's delivery in hand finish (the dispatcher sees ``extras["stopping"]`` and
+in hand and the dispatcher's delivery in hand finish (the dispatcher sees ``Services.stopping`` and
 releases what it claimed but did not send); leadership is released; everything closes. All of it is
 bounded by :data:`STOP_TIMEOUT` so the process is gone before an orchestrator's kill.
 """
@@ -24,22 +24,19 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, TypeHandler
+from telegram.ext import Application
 
 from bot.app import build_application
-from bot.context import Ctx, Services
+from bot.context import Services
 from bot.domain.clock import Clock, SystemClock
 from bot.infra.leader import InstanceLock, Leader, migration_lock, sqlite_path
 from bot.infra.logs import bind
-from bot.infra.web import TelegramWatch, WebhookRoute, WebServer, prune_job, webhook_path
+from bot.infra.web import TelegramWatch, WebhookRoute, WebServer, webhook_path
 from bot.settings import HINTS, Settings, SettingsError
 from messages import default_catalog
 from storage import migrate
@@ -52,10 +49,6 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 STOP_TIMEOUT = 10.0
 # How often a follower in polling mode looks for a vacant leadership.
 LEADERSHIP_CHECK_S = 5.0
-# An instance whose session has been gone this long is dead (a reconnect takes a tick or two).
-DEPARTED_AFTER_S = 10.0
-
-LeaderJob = Callable[[Application, datetime], Awaitable[None]]
 
 
 def make_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -82,73 +75,6 @@ def check_settings(settings: Settings) -> None:
             "WEBHOOK_SECRET is not set: WEBHOOK_URL needs it so that only Telegram can post updates "
             f"({HINTS['WEBHOOK_SECRET']}; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')."
         )
-
-
-def install_update_context(application: Application) -> None:
-    """Every log line written while an update is handled carries its update id."""
-
-    async def bind_update(update: Update, context: Ctx) -> None:
-        bind(update_id=update.update_id)
-
-    application.add_handler(TypeHandler(Update, bind_update), group=-100)
-
-
-async def release_departed_claims(application: Application, now: datetime) -> None:
-    """Leader job: deliveries claimed by an instance that has died go back to ``pending`` now.
-
-    The dispatcher alone returns a dead instance's claims only after a long lease, since it cannot
-    tell a dead instance from a slow one. On PostgreSQL it can be told: a live instance keeps its
-    leadership session open (:meth:`Leader.live_instances`), and the database drops the session of a
-    process that died. What the dead instance had claimed but not recorded is sent again; only a
-    message that was on the wire at the moment it died can arrive twice.
-    """
-    from sqlalchemy import select
-
-    from bot.services.outbox import CLAIM_LEASE, release_dead_claims
-    from storage.models import Delivery
-
-    services: Services = application.bot_data["services"]
-    leader = services.extras.get("leader")
-    if not services.db.is_postgres or not isinstance(leader, Leader) or not leader.leading:
-        return
-
-    async def claimants(session: Any) -> list[str]:
-        rows = await session.scalars(
-            select(Delivery.claimed_by)
-            .where(Delivery.state == "sending", Delivery.claimed_by.is_not(None))
-            .where(Delivery.claimed_by != services.instance)
-            .distinct()
-        )
-        return [str(name) for name in rows]
-
-    names = await services.db.run(claimants)
-    # When each claimant was first seen without a session; a reconnecting instance is not dead.
-    absent: dict[str, float] = services.extras.setdefault("absent_instances", {})
-    live = await leader.live_instances(names) if names else set()
-    for name in list(absent):
-        if name in live or name not in names:
-            del absent[name]
-    checked = time.monotonic()
-    for name in sorted(set(names) - live):
-        if checked - absent.setdefault(name, checked) < DEPARTED_AFTER_S:
-            continue
-
-        async def release(session: Any, name: str = name) -> int:
-            return await release_dead_claims(session, now=now, instance=name, lease=CLAIM_LEASE)
-
-        released = await services.db.run(release)
-        if released:
-            log.warning("instance %s has gone; %d of its claimed deliveries go out again", name, released)
-
-
-def register_leader_jobs(services: Services) -> None:
-    """Duties only the leader does; the dispatcher runs ``extras["leader_jobs"]`` on its tick."""
-    from bot.services import retention
-
-    jobs: list[Any] = services.extras.setdefault("leader_jobs", [])
-    for job in (release_departed_claims, retention.retention_job, prune_job):
-        if job not in jobs:
-            jobs.append(job)
 
 
 class Runtime:
@@ -202,12 +128,10 @@ class Runtime:
         self.services = services
         bind(instance=services.instance)
         self.leader = Leader(self.db, instance=services.instance)
-        services.extras["leader"] = self.leader
-        services.extras["stopping"] = self.stopping
-        register_leader_jobs(services)
+        services.leader = self.leader
+        services.stopping = self.stopping
         application = build_application(services, with_updater=not self.webhook)
         self.application = application
-        install_update_context(application)
         self.server = WebServer(
             application,
             host=settings.listen_host,
@@ -337,7 +261,7 @@ class Runtime:
                     await application.post_shutdown(application)
         elif self.services is not None:
             # initialize() failed after opening the HTTP sessions (getMe refused): close them here.
-            for transport in self.services.extras.get("transports", ()):
+            for transport in self.services.transports:
                 await transport.shutdown()
         started = bool(self._started)
         self._started.clear()

@@ -12,7 +12,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx, Services
-from bot.services import answers, contributions
+from bot.services import answers, contributions, outbox
 from bot.services.contributions import THEMES, Media
 from handlers.common import (
     Button,
@@ -238,9 +238,7 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
         if sender.participant.unreachable:
             # They wrote to us, so Telegram delivers to them again: plan what is still open.
             sender.participant.unreachable = False
-            planner = svc.extras.get("plan_member")
-            if planner is not None:
-                await planner(session, sender.participant, now)
+            await outbox.plan_member(session, sender.participant, now)
         step = Step(
             svc=svc,
             session=session,
@@ -262,8 +260,7 @@ async def handle_input(update: Update, context: Ctx, data: Input) -> None:
         return True, step.outs
 
     captured, outs = await svc.db.run(work)
-    burst = svc.extras.get("burst")
-    if captured and burst is not None and burst.suppress_ack(update):
+    if captured and update.effective_user is not None and svc.burst.over(update.effective_user.id):
         # Stored, and the burst notice already told the sender; one ack per message would flood.
         return
     for out in outs:

@@ -3,7 +3,7 @@ participant's side of the programme: quick-reply buttons on check-ins, with an o
 
 Every facilitator command is authorised against the sender's *active* membership: it must be a
 facilitator membership of that process, otherwise the answer is a polite refusal that names
-nothing of any process. ``register`` also installs the dispatcher (:func:`bot.scheduler.install`).
+nothing of any process.
 """
 
 from __future__ import annotations
@@ -723,7 +723,6 @@ async def comment_flow(step: Step, data: Input) -> None:
 
 
 def register(app: Application) -> None:
-    scheduler.install(app)
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("process", on_process, filters=private))
     app.add_handler(CommandHandler("schedule", on_schedule, filters=private))

@@ -7,7 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import Ctx, Services
 from bot.infra.commands import publish_facilitator_commands
-from bot.services import people
+from bot.services import outbox, people
 from handlers.common import (
     Button,
     answer_callback,
@@ -282,9 +282,7 @@ async def on_name(update: Update, context: Ctx) -> None:
         newly_complete = not membership.complete
         membership.complete = True
         if newly_complete:
-            planner = svc.extras.get("plan_member")
-            if planner is not None:
-                await planner(session, membership, now)
+            await outbox.plan_member(session, membership, now)
         return sender, membership.id
 
     sender, membership_id = await svc.db.run(work)

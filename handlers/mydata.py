@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx
-from bot.services import people
+from bot.services import outbox, people
 from handlers.common import answer_callback, callback_parts, edit_callback_message, keyboard, reply, who
 from handlers.flows import Out
 
@@ -88,9 +88,7 @@ async def set_paused(update: Update, context: Ctx, paused: bool) -> None:
         if sender.participant is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         sender.participant.paused = paused
-        hook = svc.extras.get("on_pause_change")
-        if hook is not None:
-            await hook(session, sender.participant, svc.clock.now())
+        await outbox.on_pause_change(session, sender.participant, svc.clock.now())
         return Out(
             svc.t(sender.lang, "pause.on" if paused else "pause.off", process=sender.participant.process.name)
         )

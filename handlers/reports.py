@@ -25,7 +25,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import Ctx, Services
 from bot.domain.timing import parse_duration
-from bot.jobs.digest_job import render_bundle, run_due_digests, send_digest
+from bot.jobs.digest_job import render_bundle, send_digest
 from bot.render.digest_render import Labels
 from bot.services import digest as digests
 from bot.services import export
@@ -462,23 +462,7 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
 # --- registration ------------------------------------------------------------------------------
 
 
-async def catch_up_digests(application: Application) -> None:
-    """At start-up: a weekly digest that fell due while the bot was down goes out now, once."""
-    services: Services = application.bot_data["services"]
-    try:
-        await run_due_digests(application, services.clock.now())
-    except Exception:
-        log.exception("the start-up digest catch-up failed; the scheduler will try again")
-
-
 def register(app: Application) -> None:
-    services: Services = app.bot_data["services"]
-    jobs = services.extras.setdefault("leader_jobs", [])
-    if run_due_digests not in jobs:
-        jobs.append(run_due_digests)
-    hooks = services.extras.setdefault("start_hooks", [])
-    if catch_up_digests not in hooks:
-        hooks.append(catch_up_digests)
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("digest", on_digest, filters=private))
     app.add_handler(CommandHandler("export", on_export, filters=private))

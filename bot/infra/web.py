@@ -29,9 +29,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, Update
+from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application
+from telegram.ext import Application, ExtBot
 
 from bot.context import Services
 from storage.db import Database
@@ -61,7 +61,7 @@ def webhook_path(webhook_url: str) -> str:
     return urlsplit(webhook_url).path or "/"
 
 
-def parse_update(data: object, bot: Bot) -> Update | None:
+def parse_update(data: object, bot: ExtBot[Any]) -> Update | None:
     """The Update in a webhook body, or None when the body is not one.
 
     An update is a JSON object with a non-negative integer ``update_id`` and exactly one payload
@@ -100,13 +100,12 @@ async def prune_processed_updates(session: AsyncSession, *, before: datetime) ->
     return int(result.rowcount or 0)
 
 
-async def prune_job(application: Application, now: datetime) -> None:
-    """Leader job: forget update ids older than a week, at most once an hour."""
-    services: Services = application.bot_data["services"]
-    last: datetime | None = services.extras.get("processed_updates_pruned_at")
+async def prune_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
+    """Leader duty: forget update ids older than a week, at most once an hour."""
+    last = services.updates_pruned_at
     if last is not None and now - last < PRUNE_EVERY:
         return
-    services.extras["processed_updates_pruned_at"] = now
+    services.updates_pruned_at = now
     removed = await services.db.run(
         lambda session: prune_processed_updates(session, before=now - PROCESSED_UPDATES_KEEP)
     )
@@ -129,7 +128,7 @@ class TelegramWatch:
     def age(self) -> float | None:
         return None if self.last_ok is None else time.monotonic() - self.last_ok
 
-    async def probe(self, bot: Bot) -> bool:
+    async def probe(self, bot: ExtBot[Any]) -> bool:
         try:
             await bot.get_me()
         except (TelegramError, OSError) as error:
@@ -139,7 +138,7 @@ class TelegramWatch:
         self.ok()
         return True
 
-    async def run(self, bot: Bot, interval: float = TELEGRAM_PROBE_INTERVAL_S) -> None:
+    async def run(self, bot: ExtBot[Any], interval: float = TELEGRAM_PROBE_INTERVAL_S) -> None:
         while True:
             await asyncio.sleep(interval)
             await self.probe(bot)
@@ -181,17 +180,11 @@ class WebMetrics:
 
 
 def dispatcher_age(services: Services) -> float | None:
-    """Seconds since the dispatcher's last tick, or None when there is no dispatcher (or no tick yet).
-
-    ``last_tick`` may be a monotonic float or an aware datetime from the services' clock.
-    """
-    dispatcher = services.extras.get("dispatcher")
-    last_tick = getattr(dispatcher, "last_tick", None)
-    if isinstance(last_tick, datetime):
-        return max(0.0, (services.clock.now() - last_tick).total_seconds())
-    if isinstance(last_tick, (int, float)) and not isinstance(last_tick, bool):
-        return max(0.0, time.monotonic() - float(last_tick))
-    return None
+    """Seconds since the dispatcher's last tick (monotonic), or None when it has not ticked yet."""
+    dispatcher = services.dispatcher
+    if dispatcher is None or dispatcher.last_tick is None:
+        return None
+    return max(0.0, time.monotonic() - dispatcher.last_tick)
 
 
 class WebServer:
@@ -217,7 +210,6 @@ class WebServer:
         self._gauge_read_at = -GAUGE_REFRESH_S
         self._gauge_lock = asyncio.Lock()
         self._started_at = time.monotonic()
-        self.services.extras["web"] = self
 
     @property
     def port(self) -> int:
@@ -297,18 +289,18 @@ class WebServer:
         except TimeoutError:
             database_ok = False
         age = dispatcher_age(services)
-        has_dispatcher = "dispatcher" in services.extras
+        has_dispatcher = services.dispatcher is not None
         # Before its first tick the dispatcher counts as alive for as long as a tick may take to come.
         waited = age if age is not None else time.monotonic() - self._started_at
         dispatcher_ok = not has_dispatcher or waited <= DISPATCHER_STALE_S
         telegram_age = self.telegram.age()
         telegram_ok = telegram_age is not None and telegram_age <= TELEGRAM_STALE_S
-        leader = services.extras.get("leader")
+        leading = services.leader is not None and services.leader.leading
         body: dict[str, Any] = {
             "status": "ok",
             "instance": services.instance,
             "mode": "webhook" if self.webhook else "polling",
-            "leader": bool(getattr(leader, "leading", False)),
+            "leader": leading,
             "database": {"ok": database_ok, "backend": services.db.backend},
             "dispatcher": {
                 "ok": dispatcher_ok,
@@ -358,8 +350,8 @@ class WebServer:
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         await self.refresh_gauges()
-        leader = self.services.extras.get("leader")
-        self.metrics.leader.set(1.0 if getattr(leader, "leading", False) else 0.0)
+        leader = self.services.leader
+        self.metrics.leader.set(1.0 if leader is not None and leader.leading else 0.0)
         age = dispatcher_age(self.services)
         if age is not None:
             self.metrics.dispatcher_age.set(age)

@@ -1,6 +1,6 @@
 """The weekly digest: each process's facilitators get it at the time its process file sets.
 
-:func:`run_due_digests` is a leader job (the dispatcher runs it on its tick) and also runs once at
+:func:`run_due_digests` is a leader duty (:mod:`bot.jobs.duties`) and also runs once at
 start-up, so a digest that fell due while the bot was down goes out then: once, covering everything
 since the last one, however many weeks were missed (:func:`bot.timing.latest_due_digest`).
 
@@ -19,15 +19,16 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application
+from telegram.ext import ExtBot
 
 from bot.context import Services
 from bot.domain.timing import latest_due_digest, parse_digest_spec
@@ -89,7 +90,7 @@ def export_button(catalog: Catalog, lang: str, process_id: int) -> InlineKeyboar
 
 
 async def send_digest(
-    bot: Bot, catalog: Catalog, *, chat_id: int, lang: str, bundle: DigestBundle, process_id: int
+    bot: ExtBot[Any], catalog: Catalog, *, chat_id: int, lang: str, bundle: DigestBundle, process_id: int
 ) -> None:
     """The summary, the chart and the HTML document (with an export button) to one chat."""
     for text in bundle.messages:
@@ -173,16 +174,15 @@ async def _facilitators(session: AsyncSession, process_id: int) -> list[tuple[in
     return [(user_id, normalise_language(language or fallback)) for user_id, language, fallback in rows]
 
 
-async def run_due_digests(application: Application, now: datetime) -> int:
+async def run_due_digests(services: Services, bot: ExtBot[Any], now: datetime) -> int:
     """Send every weekly digest owed at ``now``; returns how many processes got one."""
-    services: Services = application.bot_data["services"]
     sent = 0
     for item in await services.db.run(lambda session: due_digests(session, now=now)):
         if not await _claim(services, item, now):
             continue
         services.metrics.digests.labels(trigger="weekly").inc()
         try:
-            await _deliver(application, services, item, now)
+            await _deliver(bot, services, item, now)
         except Exception:
             log.exception("the weekly digest of process %d failed", item.process_id)
             continue
@@ -190,7 +190,7 @@ async def run_due_digests(application: Application, now: datetime) -> int:
     return sent
 
 
-async def _deliver(application: Application, services: Services, item: DueDigest, now: datetime) -> None:
+async def _deliver(bot: ExtBot[Any], services: Services, item: DueDigest, now: datetime) -> None:
     async def work(session: AsyncSession) -> tuple[Digest | None, list[tuple[int, str]]]:
         digest = await build_digest(
             session, process_id=item.process_id, start=item.start, end=item.due_at, now=now
@@ -209,7 +209,7 @@ async def _deliver(application: Application, services: Services, item: DueDigest
             )
         try:
             await send_digest(
-                application.bot,
+                bot,
                 services.catalog,
                 chat_id=chat_id,
                 lang=lang,

@@ -17,8 +17,8 @@ joining are decided there, once, in pure code. Re-planning rewrites only rows th
 claimed, and anything sent or answered, is never touched.
 
 The :class:`Dispatcher` tick (PTB's JobQueue, every two seconds; nothing kept in memory matters) does
-(a) leader-only duties — returning stale claims, expiring what closed, start-up catch-up and
-``extras["leader_jobs"]`` — only while ``extras["leader"]`` says this instance leads, and (b) claims
+(a) leader-only housekeeping — returning stale claims, expiring what closed, start-up catch-up —
+only while this instance leads (``Services.is_leader``), and (b) claims
 due rows atomically (``UPDATE … WHERE state='pending' … RETURNING``; ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), sends them paced as bulk traffic, and records each result as soon as Telegram answers.
 (b) is safe on every instance at once.
@@ -61,7 +61,7 @@ import math
 import secrets
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -131,7 +131,6 @@ __all__ = [
     "eligible_count",
     "expire_closed",
     "in_flight_limit",
-    "install",
     "load_plan_input",
     "nudge",
     "nudge_targets",
@@ -454,7 +453,7 @@ async def _replan(
 async def plan_member(session: AsyncSession, membership: Membership, now: datetime) -> PlanResult:
     """(Re-)plan one participant: everything of the programme still open, shifted out of quiet hours
     and capped per day; a paused, unreachable or unfinished membership gets its pending rows
-    cancelled instead. Called when joining completes (``extras["plan_member"]``)."""
+    cancelled instead. Called when joining completes."""
     if not _is_eligible(membership):
         return PlanResult(cancelled=await _cancel_pending(session, Delivery.membership_id == membership.id))
     process = await session.get(Process, membership.process_id)
@@ -1020,21 +1019,20 @@ class Dispatcher:
             log.error("dispatcher tick failed: %s", type(error).__name__, exc_info=error)
 
     def _stopping(self) -> bool:
-        stopping = self.services.extras.get("stopping")
-        if isinstance(stopping, asyncio.Event) and stopping.is_set():
+        if self.services.stopping.is_set():
             return True
         return self.closed or (self._was_running and not self.application.running)
 
     async def _is_leader(self) -> bool:
-        leader = self.services.extras.get("leader")
-        if leader is None:
-            return True
-        return bool(await leader.is_leader())
+        return await self.services.is_leader()
 
     # -- the tick --
 
     async def tick(self) -> TickReport:
-        """(a) leader duties if leading, (b) send due prompts and reminders, (c) leader jobs."""
+        """(a) housekeeping if leading (stale claims, closed windows), (b) send due prompts and reminders.
+
+        The leader's other duties (digests, retention…) are jobs of their own (:mod:`bot.jobs.duties`),
+        so they never hold this lock."""
         async with self._lock:
             self.last_tick = time.monotonic()
             self._was_running = self.application.running
@@ -1042,18 +1040,11 @@ class Dispatcher:
             report.leader = await self._is_leader()
             if report.leader:
                 await self._housekeeping(report)
-            failure: Exception | None = None
             try:
                 await self._send_due(report, "prompt")
                 await self._send_due(report, "reminder")
-            except Exception as error:
-                # Leader jobs (digests, retention) still get their turn; the failure is reported after.
-                failure = error
-            if report.leader:
-                await self._leader_jobs()
-            self.last_tick = time.monotonic()
-            if failure is not None:
-                raise failure
+            finally:
+                self.last_tick = time.monotonic()
             return report
 
     async def recover(self) -> TickReport:
@@ -1091,23 +1082,6 @@ class Dispatcher:
         report.expired += await db.run(lambda s: expire_closed(s, now=now))
         if report.expired:
             self.services.metrics.deliveries.labels(state="expired").inc(report.expired)
-
-    async def _leader_jobs(self) -> None:
-        jobs: list[Callable[[Application, datetime], Awaitable[None]]] = list(
-            self.services.extras.get("leader_jobs", [])
-        )
-        for job in jobs:
-            if self._stopping():
-                return
-            try:
-                await job(self.application, self.services.clock.now())
-            except Exception as error:
-                log.error(
-                    "leader job %s failed: %s",
-                    getattr(job, "__name__", "job"),
-                    type(error).__name__,
-                    exc_info=error,
-                )
 
     async def _send_due(self, report: TickReport, kind: Literal["prompt", "reminder"]) -> None:
         """Claim due rows a batch at a time and send them until none are due (or the tick's budget
@@ -1711,21 +1685,3 @@ async def _record_retry(
         )
         .execution_options(synchronize_session=False)
     )
-
-
-# --- installation ------------------------------------------------------------------------------------
-
-
-def install(application: Application) -> Dispatcher:
-    """Create the dispatcher of this Application and hand its hooks to the other features."""
-    services: Services = application.bot_data["services"]
-    dispatcher = Dispatcher(application)
-    services.extras["dispatcher"] = dispatcher
-    services.extras["plan_member"] = plan_member
-    services.extras["on_pause_change"] = on_pause_change
-    services.extras["replan_process"] = replan_process
-    services.extras["broadcast"] = broadcast
-    services.extras.setdefault("leader_jobs", [])
-    services.extras.setdefault("start_hooks", []).append(dispatcher.start)
-    services.extras.setdefault("stop_hooks", []).append(dispatcher.stop)
-    return dispatcher

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application
+from telegram.ext import ExtBot
 
 from bot.context import Services
 from bot.settings import Settings
@@ -236,7 +236,7 @@ async def _purge_due(session: AsyncSession, *, now: datetime) -> list[Notice]:
     return notices
 
 
-async def _send(application: Application, services: Services, notice: Notice) -> None:
+async def _send(bot: ExtBot[Any], services: Services, notice: Notice) -> None:
     for recipient in notice.recipients:
         text = services.t(
             recipient.language,
@@ -245,7 +245,7 @@ async def _send(application: Application, services: Services, notice: Notice) ->
             date=format_date(notice.purge_date, format="long", locale=recipient.language),
         )
         try:
-            await application.bot.send_message(
+            await bot.send_message(
                 recipient.chat_id, text, parse_mode=ParseMode.HTML, rate_limit_args={"bulk": True}
             )
         except Forbidden:
@@ -256,9 +256,8 @@ async def _send(application: Application, services: Services, notice: Notice) ->
             )
 
 
-async def retention_job(application: Application, now: datetime) -> None:
+async def retention_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
     """Leader job: warn a week ahead, purge on the day, tell the facilitators. Idempotent."""
-    services: Services = application.bot_data["services"]
     warnings = await services.db.run(lambda session: _claim_warnings(session, now=now))
     for notice in warnings:
         log.info(
@@ -267,7 +266,7 @@ async def retention_job(application: Application, now: datetime) -> None:
             notice.process_id,
             extra={"process_id": notice.process_id},
         )
-        await _send(application, services, notice)
+        await _send(bot, services, notice)
     purged = await services.db.run(lambda session: _purge_due(session, now=now))
     for notice in purged:
         log.info(
@@ -275,7 +274,7 @@ async def retention_job(application: Application, now: datetime) -> None:
             notice.process_id,
             extra={"process_id": notice.process_id},
         )
-        await _send(application, services, notice)
+        await _send(bot, services, notice)
 
 
 def _print_table(rows: list[PurgeSummary], out: TextIO) -> None:

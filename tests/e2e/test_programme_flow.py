@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.services.outbox import CLAIM_LEASE
+from bot.services.outbox import CLAIM_LEASE, broadcast
 from storage.models import Delivery, Membership, Prompt, Submission
 from tests.support.config import make_settings
 from tests.support.factories import process_yaml
@@ -221,7 +221,7 @@ async def test_a_broadcast_killed_midway_is_completed_exactly_once_after_a_resta
     people = [Person(2001 + n, f"P{n}", organisation=n % 3) for n in range(30)]
     await seed(first, process, people)
     await db.run(
-        lambda s: first.services.extras["broadcast"](
+        lambda s: broadcast(
             s, process_id=process.id, kind="announcement", texts={"fi": ANNOUNCEMENT}, now=clock.now()
         )
     )
@@ -272,7 +272,7 @@ async def announcement_rows(bot) -> list[Delivery]:
 
 async def announce(bot, process_id: int) -> None:
     await bot.db.run(
-        lambda s: bot.services.extras["broadcast"](
+        lambda s: broadcast(
             s, process_id=process_id, kind="announcement", texts={"fi": ANNOUNCEMENT}, now=bot.clock.now()
         )
     )

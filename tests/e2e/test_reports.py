@@ -22,7 +22,8 @@ REFUSAL = "Tämä komento on prosessin fasilitaattoreille."
 @pytest.fixture
 async def seeded(bot) -> Seeded:
     # These tests run the weekly job and the dispatcher themselves, at the instants they choose.
-    bot.services.extras["dispatcher"].auto = False
+    assert bot.services.dispatcher is not None
+    bot.services.dispatcher.auto = False
     seeded = await seed_process(bot.db)
     bot.clock.set(seeded.end)
     return seeded
@@ -239,7 +240,8 @@ async def test_closing_the_loop_previews_then_reaches_every_participant(bot, san
     people = {
         key: sandbox.user(user_id, first_name="Osallistuja") for key, user_id in seeded.user_ids.items()
     }
-    dispatcher = bot.services.extras["dispatcher"]
+    dispatcher = bot.services.dispatcher
+    assert dispatcher is not None
     for _ in range(10):
         await dispatcher.tick()
         async with bot.db.session() as session:
@@ -289,7 +291,8 @@ async def weekly_runs(db) -> list[DigestRun]:
 
 async def test_weekly_digest_goes_out_once_even_when_two_instances_race(bot, seeded, fanni) -> None:
     sent = await asyncio.gather(
-        run_due_digests(bot.app, bot.clock.now()), run_due_digests(bot.app, bot.clock.now())
+        run_due_digests(bot.services, bot.app.bot, bot.clock.now()),
+        run_due_digests(bot.services, bot.app.bot, bot.clock.now()),
     )
 
     assert sorted(sent) == [0, 1]
@@ -297,7 +300,7 @@ async def test_weekly_digest_goes_out_once_even_when_two_instances_race(bot, see
     assert fanni.messages[0]["text"].startswith("📋 Viikkokooste – Hyvän tahdon Ilomantsi 2027")
     [run] = await weekly_runs(bot.db)
     assert (run.period_start, run.due_at) == (datetime(2027, 1, 4, 8, 0, tzinfo=UTC), seeded.end)
-    assert await run_due_digests(bot.app, bot.clock.now() + timedelta(hours=1)) == 0
+    assert await run_due_digests(bot.services, bot.app.bot, bot.clock.now() + timedelta(hours=1)) == 0
 
 
 async def test_after_a_downtime_one_digest_covers_the_missed_weeks(bot, seeded, fanni) -> None:
@@ -307,13 +310,13 @@ async def test_after_a_downtime_one_digest_covers_the_missed_weeks(bot, seeded, 
         process.last_digest_at = seeded.start
     bot.clock.set(seeded.end + timedelta(weeks=3, days=2))
 
-    assert await run_due_digests(bot.app, bot.clock.now()) == 1
-    assert await run_due_digests(bot.app, bot.clock.now()) == 0
+    assert await run_due_digests(bot.services, bot.app.bot, bot.clock.now()) == 1
+    assert await run_due_digests(bot.services, bot.app.bot, bot.clock.now()) == 0
     [run] = await weekly_runs(bot.db)
     assert (run.period_start, run.due_at) == (seeded.start, seeded.end + timedelta(weeks=3))
     assert len(documents(fanni)) == 1
     bot.clock.advance(timedelta(days=5))
-    assert await run_due_digests(bot.app, bot.clock.now()) == 1
+    assert await run_due_digests(bot.services, bot.app.bot, bot.clock.now()) == 1
     assert len(documents(fanni)) == 2
 
 
@@ -341,7 +344,9 @@ async def test_weekly_digest_keeps_to_local_time_across_the_dst_change(bot, seed
         assert process is not None
         process.last_digest_at = datetime(2027, 3, 22, 6, 0, tzinfo=UTC)  # Monday 08:00 EET
 
-    assert await run_due_digests(bot.app, datetime(2027, 3, 29, 4, 59, tzinfo=UTC)) == 0
-    assert await run_due_digests(bot.app, datetime(2027, 3, 29, 5, 0, tzinfo=UTC)) == 1  # 08:00 EEST
+    assert await run_due_digests(bot.services, bot.app.bot, datetime(2027, 3, 29, 4, 59, tzinfo=UTC)) == 0
+    assert (
+        await run_due_digests(bot.services, bot.app.bot, datetime(2027, 3, 29, 5, 0, tzinfo=UTC)) == 1
+    )  # 08:00 EEST
     [run] = await weekly_runs(bot.db)
     assert run.due_at == datetime(2027, 3, 29, 5, 0, tzinfo=UTC)

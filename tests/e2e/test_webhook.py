@@ -10,7 +10,6 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -274,13 +273,15 @@ async def test_healthz_fails_when_the_database_does_not_answer(sandbox, clock, h
 
 
 async def test_healthz_fails_when_the_dispatcher_has_stopped_ticking(hook, http) -> None:
-    hook.services.extras["dispatcher"] = SimpleNamespace(last_tick=time.monotonic() - 600)
+    assert hook.services.dispatcher is not None
+    hook.services.dispatcher.auto = False
+    hook.services.dispatcher.last_tick = time.monotonic() - 600
     async with http.get(f"{hook.url}/healthz") as response:
         body = await response.json()
         assert response.status == 503
     assert body["dispatcher"] == {"ok": False, "running": True, "last_tick_age_s": pytest.approx(600, abs=5)}
 
-    hook.services.extras["dispatcher"] = SimpleNamespace(last_tick=hook.clock.now())
+    await hook.services.dispatcher.tick()
     async with http.get(f"{hook.url}/healthz") as response:
         assert response.status == 200
 
@@ -345,7 +346,7 @@ def test_a_webhook_without_a_secret_is_refused_not_invented(
     assert not (tmp_path / "valitupa.db").exists()
 
 
-async def test_the_leaders_tick_purges_ended_processes_and_forgets_old_update_ids(hook, sandbox) -> None:
+async def test_the_leaders_duties_purge_ended_processes_and_forget_old_update_ids(hook, sandbox) -> None:
     from datetime import timedelta
 
     from storage.models import Process
@@ -373,7 +374,8 @@ async def test_the_leaders_tick_purges_ended_processes_and_forgets_old_update_id
 
     await hook.db.run(remember)
 
-    await hook.services.extras["dispatcher"].tick()
+    assert hook.services.duties is not None
+    await hook.services.duties.run_all(hook.app.bot)
 
     async with hook.db.session() as session:
         remaining = list(await session.scalars(select(Process.id).order_by(Process.id)))

@@ -28,6 +28,10 @@ class BotHarness:
             settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="test"
         )
         self.app = build_application(self.services)
+        # Time is a FakeClock here: tests run the leader duties at the instants they choose
+        # (``services.duties.run_all``), not on the JobQueue's real-time intervals.
+        assert self.services.duties is not None
+        self.services.duties.auto = False
         self.catalog = self.services.catalog
 
     async def start(self) -> None:

@@ -1,7 +1,7 @@
 """Helpers for the programme and facilitator end-to-end tests (this module holds no tests).
 
 Participants are seeded through the storage layer and planned exactly as joining plans them
-(``extras["plan_member"]``); the dispatcher is driven tick by tick with the fake clock, never by the
+(:func:`bot.services.outbox.plan_member`); the dispatcher is driven tick by tick with the fake clock, never by the
 JobQueue, so every test is deterministic.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from bot.services.outbox import Dispatcher
+from bot.services.outbox import Dispatcher, plan_member
 from storage.models import Delivery, Membership, Organisation, Process, Prompt, User
 from tests.support.harness import BotHarness
 
@@ -30,7 +30,8 @@ class Person:
 
 
 def dispatcher(bot: BotHarness) -> Dispatcher:
-    return bot.services.extras["dispatcher"]
+    assert bot.services.dispatcher is not None
+    return bot.services.dispatcher
 
 
 async def start_harness(
@@ -54,7 +55,6 @@ async def start_harness(
 async def seed(bot: BotHarness, process: Process, people: list[Person]) -> dict[int, int]:
     """Participants who completed joining at the clock's now; returns user id → membership id."""
     now = bot.clock.now()
-    plan_member = bot.services.extras["plan_member"]
     for person in people:
         bot.sandbox.user(person.user_id, first_name=person.first_name, language_code=person.language)
 

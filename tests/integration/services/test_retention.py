@@ -60,11 +60,11 @@ async def test_facilitators_are_warned_once_a_week_before_the_purge(bot, ended) 
     process, _later, facilitator, aino, _veikko = ended
     before = len(facilitator.messages)
 
-    await retention_job(bot.app, PURGE_AT - timedelta(days=8))
+    await retention_job(bot.services, bot.app.bot, PURGE_AT - timedelta(days=8))
     assert len(facilitator.messages) == before
 
-    await retention_job(bot.app, PURGE_AT - timedelta(days=6))
-    await retention_job(bot.app, PURGE_AT - timedelta(days=5))
+    await retention_job(bot.services, bot.app.bot, PURGE_AT - timedelta(days=6))
+    await retention_job(bot.services, bot.app.bot, PURGE_AT - timedelta(days=5))
 
     [warning] = facilitator.messages[before:]
     assert "Hyvän tahdon Ilomantsi 2027" in warning["text"]
@@ -83,9 +83,9 @@ async def test_on_the_day_everything_of_the_process_goes_and_nothing_else(bot, e
     await bot.say(veikko, "En observation i den nya processen.")
     assert await count(bot.db, Submission, Submission.process_id == later.id) == 1
 
-    await retention_job(bot.app, PURGE_AT - timedelta(minutes=1))
+    await retention_job(bot.services, bot.app.bot, PURGE_AT - timedelta(minutes=1))
     assert await count(bot.db, Process, Process.id == process.id) == 1
-    await retention_job(bot.app, PURGE_AT)
+    await retention_job(bot.services, bot.app.bot, PURGE_AT)
 
     assert await count(bot.db, Process, Process.id == process.id) == 0
     for model in (Submission, Membership, Prompt, Workshop):
@@ -98,7 +98,7 @@ async def test_on_the_day_everything_of_the_process_goes_and_nothing_else(bot, e
     assert await count(bot.db, Prompt, Prompt.process_id == later.id) > 0
     assert "tiedot on nyt poistettu" in facilitator.messages[-1]["text"]
 
-    await retention_job(bot.app, PURGE_AT + timedelta(days=1))
+    await retention_job(bot.services, bot.app.bot, PURGE_AT + timedelta(days=1))
     assert await count(bot.db, Process) == 1
 
 
