@@ -1,7 +1,1 @@
-"""Välitupa's domain and wiring: settings, application, CLI, scheduler, programme and digest."""
-
-import os
-
-# Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and friends) now, so
-# PTB does not warn about the coming change on every 429; bot.ratelimit reads both forms.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
+"""Välitupa: composition root, CLI and runtime over the domain, services, render, jobs and infra layers."""

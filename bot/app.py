@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -99,6 +100,9 @@ def leader_duties(services: Services) -> LeaderDuties:
 
 def build_application(services: Services, *, with_updater: bool = True) -> Application:
     """The Application with every feature registered, the outbox dispatcher and the leader duties."""
+    # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and friends), so PTB
+    # does not warn about the coming change on every 429; bot.infra.ratelimit reads both forms.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     settings = services.settings
     api = settings.telegram_api_url
     services.transports = (AiohttpRequest(128), AiohttpRequest(1))

@@ -8,6 +8,7 @@ Every database test runs on both backends. PostgreSQL is used when it answers at
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,9 @@ from messages import Catalog, default_catalog
 from storage import migrate
 from storage.db import Database
 from tests.support.config import POSTGRES_URL, REQUIRE_POSTGRES, START, make_settings, postgres_available
+
+# As bot.app.build_application does for a running bot: PTB's timedelta durations, without a warning.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
