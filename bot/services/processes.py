@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +19,6 @@ def new_code(prefix: str) -> str:
 
 
 def _seconds(value: object) -> int | None:
-    from datetime import timedelta
-
     return int(value.total_seconds()) if isinstance(value, timedelta) else None
 
 

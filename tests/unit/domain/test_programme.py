@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import messages
+from bot.domain.process import ProcessFacts, WorkshopFact, phase_at, placeholder_values
 from bot.domain.programme import (
     DEFAULT_PROGRAMME_PATH,
     ERROR_PARAMS,
@@ -16,13 +17,18 @@ from bot.domain.programme import (
     FileProblem,
     ProcessFileError,
     ProcessSpec,
+    PromptSpec,
     dump_process,
     parse_process,
     problem_text,
-    render_prompt,
 )
-from bot.domain.timing import DigestSpec, plan_many
-from messages import Catalog, missing_translations, placeholders
+from bot.domain.text import localized
+from bot.domain.timing import DeliveryPolicy, DigestSpec, PlanItem, Planner
+from bot.render.prompt import fill_placeholders, quick_reply_buttons
+from bot.services.outbox import process_policy
+from bot.services.processes import apply_settings
+from messages import Catalog, default_catalog, missing_translations, placeholders
+from storage.models import Process
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -93,6 +99,26 @@ def with_line(line: int, replacement: str, text: str = BASE) -> str:
     return "\n".join(lines) + "\n"
 
 
+def policy_of(spec: ProcessSpec) -> DeliveryPolicy:
+    """The delivery policy the outbox applies to a process created from ``spec``."""
+    process = Process()
+    apply_settings(process, spec, "")
+    return process_policy(process)
+
+
+def sent_text(spec: ProcessSpec, prompt: PromptSpec, lang: str) -> str:
+    """A prompt's text in ``lang`` with its placeholders filled as the outbox sends it (plain)."""
+    facts = ProcessFacts(
+        name=spec.name,
+        language=spec.language,
+        tz=ZoneInfo(spec.timezone),
+        end_at=spec.end_at,
+        workshops=tuple(WorkshopFact(w.number, w.at_utc, w.place) for w in spec.workshops),
+    )
+    values = placeholder_values(default_catalog(), lang, facts, prompt.due_at)
+    return fill_placeholders(localized(prompt.texts, lang, spec.language), values)
+
+
 def problems_of(text: str) -> list[FileProblem]:
     with pytest.raises(ProcessFileError) as caught:
         parse_process(text)
@@ -116,9 +142,6 @@ def default_spec() -> ProcessSpec:
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return Catalog.load()
-
-
-# --- a valid file ------------------------------------------------------------------------------
 
 
 def test_example_file_parses_into_the_process(example: ProcessSpec) -> None:
@@ -156,7 +179,7 @@ def test_example_prompt_is_added_to_the_default_programme(
         {"fi": "Paljon", "sv": "Mycket", "en": "A lot"},
         {"fi": "OK", "sv": "OK", "en": "OK"},
     )
-    assert own.option_labels("sv") == ("Mycket", "OK")
+    assert [row[0][0] for row in quick_reply_buttons(own.options, "sv", 1)] == ["Mycket", "OK"]
     default_ids = {prompt.id for prompt in default_spec.prompts}
     assert {prompt.id for prompt in example.prompts} == default_ids | {"w2-reflection"}
 
@@ -193,7 +216,7 @@ def test_unquoted_off_turns_quiet_hours_cap_and_reminder_off() -> None:
     assert spec.quiet_hours is None
     assert spec.daily_cap is None
     assert spec.prompts[0].remind_after is None
-    assert spec.delivery_policy().quiet_start is None
+    assert policy_of(spec).quiet_start is None
 
 
 def test_own_prompt_with_a_default_id_replaces_the_default() -> None:
@@ -234,9 +257,6 @@ def test_day_after_workshop_prompt_stays_nine_local_on_the_dst_weekends() -> Non
     autumn = with_line(11, "end: 2027-12-20 16:00", autumn)
     due = parse_process(autumn).prompts[0].due_at
     assert due == datetime(2027, 10, 31, 7, 0, tzinfo=UTC)
-
-
-# --- problems, each with its line and field ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -388,9 +408,6 @@ def test_syntax_problem_has_no_field_in_its_text(catalog: Catalog) -> None:
     assert problem_text(catalog, "en", problem, plain=True).startswith("line 4: the file cannot be read")
 
 
-# --- round trip --------------------------------------------------------------------------------
-
-
 def test_dumped_process_parses_back_to_an_equal_spec(example: ProcessSpec) -> None:
     dumped = dump_process(example)
     assert parse_process(dumped) == example
@@ -416,9 +433,6 @@ def test_dumped_process_without_a_place_or_prompts_round_trips() -> None:
     spec = parse_process(with_line(18, "prompts: []", "\n".join(BASE.splitlines()[:18]) + "\n"))
     assert spec.prompts == ()
     assert parse_process(dump_process(spec)) == spec
-
-
-# --- the default programme ---------------------------------------------------------------------
 
 
 def test_default_programme_has_every_text_in_three_languages(default_spec: ProcessSpec) -> None:
@@ -457,16 +471,16 @@ def test_default_reminders_say_when_and_where(default_spec: ProcessSpec) -> None
 
 def test_reminder_text_names_the_next_workshop_in_each_language(example: ProcessSpec) -> None:
     reminder = example.prompt("p1-reminder")
-    assert render_prompt(example, reminder, "fi").startswith(
+    assert sent_text(example, reminder, "fi").startswith(
         "Työpaja 2 on torstaina 4.2. klo 9.00. Paikka: Kirkonkylän koulu."
     )
-    assert render_prompt(example, reminder, "sv").startswith("Workshop 2 är torsdag 4.2 kl. 9.00.")
-    assert render_prompt(example, reminder, "en").startswith(
+    assert sent_text(example, reminder, "sv").startswith("Workshop 2 är torsdag 4.2 kl. 9.00.")
+    assert sent_text(example, reminder, "en").startswith(
         "Workshop 2 is on Thursday 4 February at 9:00. Place: Kirkonkylän koulu."
     )
-    welcome = render_prompt(example, example.prompt("p1-welcome"), "fi")
+    welcome = sent_text(example, example.prompt("p1-welcome"), "fi")
     assert "Paikka: tarkentuu myöhemmin." in welcome
-    assert "6 May 2027" in render_prompt(example, example.prompt("p5-closing"), "en")
+    assert "6 May 2027" in sent_text(example, example.prompt("p5-closing"), "en")
 
 
 def test_reminder_closes_when_its_workshop_starts(example: ProcessSpec) -> None:
@@ -488,8 +502,8 @@ def test_default_programme_file_is_shipped_next_to_the_catalogues() -> None:
 
 def test_spec_plans_deliveries_for_participants(example: ProcessSpec) -> None:
     now = local(2027, 1, 10, 12, 0)
-    plans = plan_many(example.plan_items(), example.delivery_policy(), now=now, participants=["a", "b"])
-    plan = plans["a"]
+    items = [PlanItem(p.id, p.due_at, p.closes_at, p.order) for p in example.prompts]
+    plan = Planner(items, policy_of(example), now=now).plan()
     assert len(plan) == len(example.prompts)
     assert all(delivery.state == "planned" for delivery in plan)
     for delivery in plan:
@@ -503,13 +517,11 @@ def test_spec_plans_deliveries_for_participants(example: ProcessSpec) -> None:
     assert max(per_day.values()) <= 2
 
 
-def test_phase_at_follows_the_workshops(example: ProcessSpec) -> None:
-    assert example.phase_at(local(2027, 1, 1, 12, 0)) == 1
-    assert example.phase_at(example.workshops[1].at_utc) == 2
-    assert example.phase_at(local(2027, 4, 20, 12, 0)) == 5
-
-
-# --- catalogue ---------------------------------------------------------------------------------
+def test_phase_follows_the_workshops(example: ProcessSpec) -> None:
+    starts = [workshop.at_utc for workshop in example.workshops]
+    assert phase_at(starts, local(2027, 1, 1, 12, 0)) == 0
+    assert phase_at(starts, example.workshops[1].at_utc) == 2
+    assert phase_at(starts, local(2027, 4, 20, 12, 0)) == 5
 
 
 def test_programme_texts_exist_in_all_languages_with_the_same_placeholders(catalog: Catalog) -> None:
