@@ -8,7 +8,7 @@ and duplicates (must be 0). Baseline in the same run: a bare python-telegram-bot
 paced rate limiter and concurrency sending N messages, no database at all.
 
 Planning: 10,000 participants × the default programme's 25 prompts, the pure planner
-(:func:`bot.scheduler.plan_changes`) against the baseline of one fresh :class:`bot.timing.Planner`
+(:func:`bot.scheduler.plan_changes`) against the baseline of one fresh :class:`bot.domain.planning.Planner`
 per participant (no sharing), and the database write (:func:`bot.scheduler.write_plan_changes`)
 against the baseline of a plain INSERT of the same rows (no conflict handling), plus the whole
 ``replan_process`` (load, plan, write) and the same again when nothing has changed.
@@ -40,8 +40,8 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.context import Services
 from bot.domain.clock import FakeClock
+from bot.domain.planning import Planner
 from bot.domain.programme import parse_process
-from bot.domain.timing import Planner
 from bot.infra.ratelimit import PacedRateLimiter
 from bot.services import outbox as scheduler
 from bot.services.processes import create_process

@@ -11,7 +11,7 @@ due time and state::
        └──▶ cancelled (paused, unreachable, or the prompt was removed from the programme)
 
 Planning (:func:`plan_member`, :func:`replan_process`, :func:`replace_programme`) turns the programme
-into ``pending`` rows with :class:`bot.timing.Planner`: quiet hours, weekends, the daily cap and late
+into ``pending`` rows with :class:`bot.domain.planning.Planner`: quiet hours, weekends, the daily cap and late
 joining are decided there, once, in pure code. Re-planning rewrites only rows that were not sent
 (``pending``, ``expired``, ``cancelled``), with a conditional update, so a row a dispatcher has just
 claimed, and anything sent or answered, is never touched.
@@ -73,18 +73,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOpti
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.domain.planning import DeliveryPolicy, PlanItem, Planner, next_allowed, plan_reminder
 from bot.domain.process import phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
 from bot.domain.programme import ProcessSpec
-from bot.domain.timing import (
-    DeliveryPolicy,
-    PlanItem,
-    Planner,
-    add_duration,
-    next_allowed,
-    parse_clock_time,
-    plan_reminder,
-)
+from bot.domain.timing import add_duration, parse_clock_time
 from bot.infra.ratelimit import retry_seconds
 from bot.render.prompt import (
     AD_HOC_KINDS,

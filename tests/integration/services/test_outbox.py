@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
+from bot.domain.planning import DeliveryPolicy, PlanItem
 from bot.domain.programme import dump_process, parse_process
-from bot.domain.timing import DeliveryPolicy, PlanItem
 from bot.services import outbox as scheduler
 from bot.services.processes import create_process
 from storage.models import Delivery, Membership, Organisation, Process, Prompt, Submission, User
