@@ -37,10 +37,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.domain.words import lemma, lemmas, similarity
 from bot.render.chart import participation_chart
-from bot.render.digest_render import Labels, html_document, telegram_messages
-from bot.services.contributions import similarity
-from bot.services.digest import _lemma, build_digest, lemmas
+from bot.render.digest_html import html_document
+from bot.render.digest_telegram import telegram_messages
+from bot.render.labels import Labels
+from bot.services.digest import build_digest
 from bot.services.export import write_export
 from messages import default_catalog
 from storage import migrate
@@ -99,13 +101,13 @@ async def measure(path: Path) -> dict[str, Any]:
         await digest_once(db, timedelta(minutes=1))
         figures["warmup_s"] = time.perf_counter() - started
         figures["warmup_rss_mb"] = rss_mb()
-        _lemma.cache_clear()
+        lemma.cache_clear()
         started = time.perf_counter()
         figures["digest_bytes"] = await digest_once(db)
         figures["digest_s"] = time.perf_counter() - started
         # The process's peak so far: loading plus the digest itself (before tracemalloc adds its own).
         figures["digest_rss_mb"] = rss_mb()
-        _lemma.cache_clear()
+        lemma.cache_clear()
         tracemalloc.start()
         await digest_once(db)
         figures["digest_peak_mb"] = tracemalloc.get_traced_memory()[1] / MB

@@ -13,8 +13,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.domain.clock import Clock, SystemClock
+from bot.domain.digest_model import Digest
 from bot.services import export
-from bot.services.digest import Digest, build_digest, default_period_start, record_run
+from bot.services.digest import build_digest, default_period_start, record_run
 from bot.services.processes import find_process
 from bot.settings import Settings
 from messages import default_catalog, normalise_language
@@ -98,7 +99,8 @@ async def write_digest(
 
 def _render(digest: Digest, lang: str) -> str:
     from bot.render.chart import participation_chart
-    from bot.render.digest_render import Labels, html_document
+    from bot.render.digest_html import html_document
+    from bot.render.labels import Labels
 
     catalog = default_catalog()
     chart = (

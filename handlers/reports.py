@@ -24,11 +24,13 @@ from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.digest_model import Digest
+from bot.domain.text import shorten
 from bot.domain.timing import parse_duration
 from bot.jobs.digest_job import render_bundle, send_digest
-from bot.render.digest_render import Labels
+from bot.render.labels import Labels
 from bot.services import digest as digests
-from bot.services import export
+from bot.services import export, moderation
 from bot.services.outbox import broadcast, eligible_count
 from handlers.common import (
     Button,
@@ -88,7 +90,7 @@ async def on_digest(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
     span = _span(list(context.args or []))
 
-    async def work(session: AsyncSession) -> tuple[str, digests.Digest | None, str | None]:
+    async def work(session: AsyncSession) -> tuple[str, Digest | None, str | None]:
         sender = await who(session, update, now=now)
         membership = _facilitator(sender)
         if membership is None:
@@ -185,7 +187,7 @@ async def on_digest_button(update: Update, context: Ctx) -> None:
         sender = await who(session, update, now=now)
         if process_id is None or not sender.consented:
             return sender.lang, False
-        allowed = await digests.facilitator_membership(session, user_id=user_id, process_id=process_id)
+        allowed = await moderation.facilitator_membership(session, user_id=user_id, process_id=process_id)
         return sender.lang, allowed is not None
 
     lang, allowed = await svc.db.run(work)
@@ -314,7 +316,7 @@ async def on_loop_button(update: Update, context: Ctx) -> None:
 def _snippet(svc: Services, lang: str, submission: Submission, limit: int = 80) -> str:
     text = submission.title if submission.kind == "idea" else submission.text
     if text:
-        return digests.shorten(text, limit)
+        return shorten(text, limit)
     return svc.catalog.plain(
         lang, "hide.media", media=svc.catalog.plain(lang, f"media.{submission.media_type or 'text'}")
     )
@@ -340,18 +342,16 @@ def _forward_origin(message: Message) -> tuple[int | None, datetime | None] | No
 
 
 async def _hide(session: AsyncSession, svc: Services, lang: str, process_id: int, ref: int) -> Out:
-    submission = await digests.submission_of_process(session, process_id=process_id, ref=ref)
-    if submission is None:
+    result = await moderation.hide(session, process_id=process_id, ref=ref)
+    if result.submission is None:
         return Out(svc.t(lang, "hide.not_found", ref=ref))
-    if submission.hidden:
+    if not result.newly_hidden:
         return Out(svc.t(lang, "hide.already", ref=ref))
-    submission.hidden = True
-    log.info("a facilitator hid submission %d of process %d", ref, process_id)
-    return Out(svc.t(lang, "hide.done", ref=ref, snippet=_snippet(svc, lang, submission)))
+    return Out(svc.t(lang, "hide.done", ref=ref, snippet=_snippet(svc, lang, result.submission)))
 
 
 async def _hidden_list(session: AsyncSession, svc: Services, lang: str, process_id: int, tz_name: str) -> Out:
-    items, total = await digests.hidden_submissions(session, process_id=process_id, limit=HIDDEN_LISTED)
+    items, total = await moderation.hidden_submissions(session, process_id=process_id, limit=HIDDEN_LISTED)
     if not items:
         return Out(svc.t(lang, "hide.none"))
     labels = Labels(svc.catalog, lang, ZoneInfo(tz_name))
@@ -403,7 +403,7 @@ async def on_hide(update: Update, context: Ctx) -> None:
             origin = _forward_origin(target)
             text = target.text or target.caption
             if origin is not None and text:
-                found = await digests.forwarded_submission(
+                found = await moderation.forwarded_submission(
                     session, process_id=process_id, text=text, author_id=origin[0], sent_at=origin[1]
                 )
                 if found is not None:
@@ -434,7 +434,7 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
         submission = await session.get(Submission, ref)
         allowed = (
             submission is not None
-            and await digests.facilitator_membership(
+            and await moderation.facilitator_membership(
                 session, user_id=user_id, process_id=submission.process_id
             )
             is not None
@@ -443,9 +443,7 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
             return lang, "report.not_facilitator", None
         if action == "h":
             return lang, None, await _hide(session, svc, lang, submission.process_id, ref)
-        submission.hidden = False
-        log.info("a facilitator restored submission %d of process %d", ref, submission.process_id)
-        await session.flush()
+        await moderation.unhide(session, submission)
         process = await session.get(Process, submission.process_id)
         timezone = process.timezone if process is not None else "Europe/Helsinki"
         return lang, "hide.unhidden", await _hidden_list(session, svc, lang, submission.process_id, timezone)

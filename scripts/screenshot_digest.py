@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.render.chart import participation_chart  # noqa: E402
-from bot.render.digest_render import Labels, html_document  # noqa: E402
+from bot.render.digest_html import html_document  # noqa: E402
+from bot.render.labels import Labels  # noqa: E402
 from bot.services.digest import build_digest  # noqa: E402
 from messages import default_catalog  # noqa: E402
 from storage import migrate  # noqa: E402

@@ -2,7 +2,7 @@
 
 :func:`run_due_digests` is a leader duty (:mod:`bot.jobs.duties`) and also runs once at
 start-up, so a digest that fell due while the bot was down goes out then: once, covering everything
-since the last one, however many weeks were missed (:func:`bot.timing.latest_due_digest`).
+since the last one, however many weeks were missed (:func:`bot.domain.timing.latest_due_digest`).
 
 A weekly run is claimed before anything is sent, by inserting its :class:`DigestRun` (unique per
 process and due instant) and moving ``Process.last_digest_at`` in the same unit of work. A second
@@ -31,11 +31,15 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ExtBot
 
 from bot.context import Services
+from bot.domain.digest_model import Digest
 from bot.domain.timing import latest_due_digest, parse_digest_spec
-from bot.render.digest_render import Labels, digest_filename, html_document, telegram_messages
-from bot.services.digest import Digest, build_digest, record_run
+from bot.render.digest_html import html_document
+from bot.render.digest_telegram import telegram_messages
+from bot.render.labels import Labels, digest_filename
+from bot.services.digest import build_digest, record_run
+from bot.services.people import facilitators_to_tell
 from messages import Catalog, normalise_language
-from storage.models import Membership, Process, User
+from storage.models import Process
 
 __all__ = ["DigestBundle", "DueDigest", "due_digests", "render_bundle", "run_due_digests", "send_digest"]
 
@@ -162,16 +166,10 @@ async def _claim(services: Services, item: DueDigest, now: datetime) -> bool:
 
 
 async def _facilitators(session: AsyncSession, process_id: int) -> list[tuple[int, str]]:
-    rows = await session.execute(
-        select(User.id, User.language, Process.language)
-        .join(Membership, Membership.user_id == User.id)
-        .join(Process, Process.id == Membership.process_id)
-        .where(
-            Membership.process_id == process_id, Membership.is_facilitator.is_(True), User.consent == "given"
-        )
-        .order_by(User.id)
-    )
-    return [(user_id, normalise_language(language or fallback)) for user_id, language, fallback in rows]
+    return [
+        (contact.chat_id, normalise_language(contact.language))
+        for contact in await facilitators_to_tell(session, process_id)
+    ]
 
 
 async def run_due_digests(services: Services, bot: ExtBot[Any], now: datetime) -> int:

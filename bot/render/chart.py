@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 from babel.dates import format_date
 
-from bot.render.digest_render import Labels
-from bot.services.digest import Group, WeeklySeries
+from bot.domain.digest_model import WeeklySeries
+from bot.domain.privacy import Group
+from bot.render.labels import Labels
 
 __all__ = ["participation_chart"]
 

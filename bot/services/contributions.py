@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from difflib import SequenceMatcher
-from functools import lru_cache
 from typing import Literal, cast
 
-import simplemma
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.words import similarity
 from storage.models import Membership, Submission, Support
 
 THEMES: tuple[str, ...] = ("pain", "bright", "question", "other")
@@ -123,67 +119,6 @@ async def save_idea(
     session.add(idea)
     await session.flush()
     return idea
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    [
-        "ja",
-        "tai",
-        "sekä",
-        "on",
-        "ei",
-        "että",
-        "kun",
-        "jos",
-        "se",
-        "ne",
-        "joka",
-        "mikä",
-        "kuin",
-        "myös",
-        "och",
-        "eller",
-        "att",
-        "det",
-        "som",
-        "en",
-        "ett",
-        "är",
-        "inte",
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "to",
-        "for",
-        "in",
-        "on",
-        "with",
-    ]
-)
-
-
-@lru_cache(maxsize=4096)
-def _lemmas(text: str, language: str) -> frozenset[str]:
-    words = _WORD.findall(unicodedata.normalize("NFC", text.casefold()))
-    langs = (language, "fi", "sv", "en") if language in ("fi", "sv", "en") else ("fi", "sv", "en")
-    lemmas = set()
-    for word in words:
-        if word in _STOP or len(word) < 2:
-            continue
-        lemmas.add(simplemma.lemmatize(word, lang=tuple(dict.fromkeys(langs)), low_memory=True).casefold())
-    return frozenset(lemmas)
-
-
-def similarity(a: str, b: str, language: str = "fi") -> float:
-    """How alike two idea names are: lemma overlap (so "kerho" and "kerhoja" match) or spelling."""
-    lemmas_a, lemmas_b = _lemmas(a, language), _lemmas(b, language)
-    overlap = len(lemmas_a & lemmas_b) / len(lemmas_a | lemmas_b) if lemmas_a and lemmas_b else 0.0
-    spelling = SequenceMatcher(None, a.casefold(), b.casefold()).ratio()
-    return max(overlap, spelling)
 
 
 async def similar_ideas(

@@ -4,13 +4,14 @@ Column names are stable (documented in ``docs/export-columns.md``); values are c
 exists (``theme``, ``role``, ``kind``) so a spreadsheet or a script can rely on them. Times are the
 process's local time.
 
-Privacy, as in the digest: hidden submissions and merged ideas are left out; a participant appears as
-their name only if they allowed it, otherwise as their stable pseudonym; an anonymous submission
-carries no author at all, its organisation and role only when that group has at least ``min_group``
-people, and it is not counted in its author's row of the participation sheet.
+Privacy: hidden submissions and merged ideas are left out; authors follow the export's attribution
+policy (:class:`bot.domain.privacy.ExportAttribution`: name or pseudonym, nothing of an anonymous
+author beyond a big enough group), and an anonymous submission is not counted in its author's row of
+the participation sheet.
 
-Rows are streamed from the database in batches and written in a worker thread, so a large process
-neither fills memory nor stalls the bot. Text that a spreadsheet would run as a formula is neutralised.
+Each sheet is a query and a row builder (:class:`_Rows`). Rows are streamed from the database in
+batches; building and writing a batch happens in a worker thread, so a large process neither fills
+memory nor stalls the bot. Text that a spreadsheet would run as a formula is neutralised.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import re
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +37,13 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.digest import Group, Member, cell_partition, load_members, option_value
-from storage.models import Delivery, Organisation, Process, Prompt, Submission, Support
+from bot.domain.digest_model import PromptInfo
+from bot.domain.digest_sections import option_value
+from bot.domain.privacy import ExportAttribution, Member, cell_partition
+from bot.domain.text import localized
+from bot.services.digest import load_members, organisation_names, prompt_infos
+from bot.services.people import ROLES
+from storage.models import Delivery, Process, Prompt, Submission, Support
 
 __all__ = [
     "COLUMNS",
@@ -243,33 +249,247 @@ class _Writers:
         self.workbook.save(self.directory / XLSX_NAME)
 
 
-class _People:
-    """Who a row may name: the author (name or pseudonym) and their group, or nobody."""
+Builder = Callable[[Any], "list[object] | None"]
 
-    def __init__(self, members: Sequence[Member], min_group: int, organisations: Sequence[str]) -> None:
-        self.members = {member.id: member for member in members}
-        participants = [member for member in members if member.participant]
-        self.cells = cell_partition(participants, min_group, organisations)
 
-    def label(self, member: Member) -> str:
-        return member.name or member.pseudonym
+class _Rows:
+    """One row builder per sheet. Counts each member's own (not anonymous) rows as it goes, for the
+    participation sheet written last."""
 
-    def author(self, member_id: int, anonymous: bool) -> tuple[str, str, str]:
-        member = self.members.get(member_id)
-        if member is None:
-            return "", "", ""
-        if anonymous:
-            group: Group = self.cells.of(member_id)
-            if member.facilitator:
-                return "", "", ""
-            return "", group.organisation or "", group.role or ""
-        return self.label(member), member.organisation or "", member.role or ""
+    def __init__(
+        self, tz: ZoneInfo, people: ExportAttribution, prompts: Mapping[int, PromptInfo], language: str
+    ) -> None:
+        self.tz = tz
+        self.people = people
+        self.prompts = prompts
+        self.language = language
+        self.counts: dict[int, Counter[str]] = defaultdict(Counter)
+
+    def builders(self) -> dict[str, Builder]:
+        return {
+            "observations": self.observation,
+            "ideas": self.idea,
+            "answers": self.answer,
+            "check-ins": self.checkin,
+            "experiments": self.experiment,
+        }
+
+    def _own(self, row: Any, column: str) -> list[object]:
+        """The row's last columns (anonymous, author, organisation, role), counting it as the
+        author's own unless anonymous."""
+        if not row.anonymous:
+            self.counts[row.membership_id][column] += 1
+        author = self.people.author(row.membership_id, row.anonymous)
+        return [bool(row.anonymous), author.author, author.organisation, author.role]
+
+    def _prompt_text(self, prompt: PromptInfo) -> str:
+        return localized(prompt.texts or {}, self.language)
+
+    def observation(self, row: Any) -> list[object]:
+        return [
+            row.id,
+            _local(row.created_at, self.tz),
+            _local(row.updated_at, self.tz),
+            row.theme or "",
+            row.text or "",
+            row.media_type or "",
+            *self._own(row, "observations"),
+        ]
+
+    def idea(self, row: Any) -> list[object]:
+        return [
+            row.id,
+            _local(row.created_at, self.tz),
+            row.title or "",
+            row.need or "",
+            row.partners or "",
+            row.first_experiment or "",
+            int(row.total or 0),
+            *self._own(row, "ideas"),
+        ]
+
+    def answer(self, row: Any) -> list[object] | None:
+        prompt = self.prompts.get(row.prompt_id)
+        if prompt is not None and prompt.kind == "checkin":
+            return None
+        return [
+            row.id,
+            _local(row.created_at, self.tz),
+            prompt.key if prompt else "",
+            prompt.kind if prompt else "",
+            self._prompt_text(prompt) if prompt else "",
+            row.text or "",
+            row.media_type or "",
+            *self._own(row, "answers"),
+        ]
+
+    def checkin(self, row: Any) -> list[object]:
+        prompt = self.prompts[row.prompt_id]
+        picked = option_value(prompt.options or [], row.choice)
+        return [
+            row.id,
+            _local(row.created_at, self.tz),
+            prompt.key,
+            self._prompt_text(prompt),
+            row.choice or "",
+            picked[0] + 1 if picked else None,
+            picked[1] if picked else None,
+            row.text or "",
+            *self._own(row, "check_ins"),
+        ]
+
+    def experiment(self, row: Any) -> list[object]:
+        return [
+            row.id,
+            _local(row.created_at, self.tz),
+            row.title or "",
+            row.idea_id,
+            row.text or "",
+            row.happened or "",
+            row.learned or "",
+            row.obstacles or "",
+            *self._own(row, "experiments"),
+        ]
+
+    def participation(
+        self, members: Sequence[Member], given: Mapping[int, int], delivered: Mapping[int, tuple[int, int]]
+    ) -> list[list[object]]:
+        rows: list[list[object]] = []
+        for member in members:
+            if not member.participant:
+                continue
+            made = self.counts[member.id]
+            sent, answered = delivered.get(member.id, (0, 0))
+            rows.append(
+                [
+                    self.people.label(member),
+                    member.organisation or "",
+                    member.role or "",
+                    _local(member.joined_at, self.tz),
+                    made["observations"],
+                    made["ideas"],
+                    made["answers"],
+                    made["check_ins"],
+                    made["experiments"],
+                    int(given.get(member.id, 0)),
+                    sent,
+                    answered,
+                ]
+            )
+        return rows
+
+
+def _content_queries(process_id: int, prompts: Mapping[int, PromptInfo]) -> dict[str, Any]:
+    """Each content sheet's rows, oldest first."""
+    visible = (Submission.process_id == process_id, Submission.hidden.is_(False))
+    order = (Submission.created_at, Submission.id)
+    supports = (
+        select(Support.idea_id.label("idea_id"), func.count().label("total"))
+        .group_by(Support.idea_id)
+        .subquery()
+    )
+    answer_columns = (
+        Submission.id,
+        Submission.membership_id,
+        Submission.created_at,
+        Submission.prompt_id,
+        Submission.text,
+        Submission.media_type,
+        Submission.choice,
+        Submission.anonymous,
+    )
+    checkin_ids = [prompt_id for prompt_id, prompt in prompts.items() if prompt.kind == "checkin"]
+    return {
+        "observations": select(
+            Submission.id,
+            Submission.membership_id,
+            Submission.created_at,
+            Submission.updated_at,
+            Submission.theme,
+            Submission.text,
+            Submission.media_type,
+            Submission.anonymous,
+        )
+        .where(*visible, Submission.kind == "observation")
+        .order_by(*order),
+        "ideas": select(
+            Submission.id,
+            Submission.membership_id,
+            Submission.created_at,
+            Submission.title,
+            Submission.need,
+            Submission.partners,
+            Submission.first_experiment,
+            Submission.anonymous,
+            supports.c.total,
+        )
+        .outerjoin(supports, supports.c.idea_id == Submission.id)
+        .where(*visible, Submission.kind == "idea", Submission.merged_into_id.is_(None))
+        .order_by(*order),
+        "answers": select(*answer_columns).where(*visible, Submission.kind == "answer").order_by(*order),
+        "check-ins": select(*answer_columns)
+        .where(*visible, Submission.kind == "answer", Submission.prompt_id.in_(checkin_ids))
+        .order_by(*order),
+        "experiments": select(
+            Submission.id,
+            Submission.membership_id,
+            Submission.created_at,
+            Submission.title,
+            Submission.idea_id,
+            Submission.text,
+            Submission.happened,
+            Submission.learned,
+            Submission.obstacles,
+            Submission.anonymous,
+        )
+        .where(*visible, Submission.kind == "experiment")
+        .order_by(*order),
+    }
+
+
+async def _participation_counts(
+    session: AsyncSession, process_id: int
+) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """Per member: supports given, and prompts (not reminders) sent and answered."""
+    given = {
+        int(member_id): int(count)
+        for member_id, count in await session.execute(
+            select(Support.membership_id, func.count())
+            .join(Submission, Submission.id == Support.idea_id)
+            .where(Submission.process_id == process_id)
+            .group_by(Support.membership_id)
+        )
+    }
+    delivered = {
+        int(member_id): (int(sent), int(answered or 0))
+        for member_id, sent, answered in await session.execute(
+            select(
+                Delivery.membership_id,
+                func.count(),
+                func.sum(case((Delivery.state == "answered", 1), else_=0)),
+            )
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+            .where(
+                Prompt.process_id == process_id,
+                Prompt.kind != "reminder",
+                Delivery.sent_at.is_not(None),
+            )
+            .group_by(Delivery.membership_id)
+        )
+    }
+    return given, delivered
 
 
 async def _stream(session: AsyncSession, statement: Any) -> AsyncIterator[Sequence[Any]]:
     result = await session.stream(statement.execution_options(yield_per=BATCH))
     async for partition in result.partitions(BATCH):
         yield partition
+
+
+def _write_batch(writers: _Writers, sheet: str, batch: Sequence[Any], build: Builder) -> None:
+    rows = [made for row in batch if (made := build(row)) is not None]
+    if rows:
+        writers.write(sheet, rows)
 
 
 async def write_export(
@@ -281,262 +501,27 @@ async def write_export(
         return None
     tz = ZoneInfo(process.timezone)
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    organisations = list(
-        await session.scalars(
-            select(Organisation.name)
-            .where(Organisation.process_id == process_id)
-            .order_by(Organisation.position)
-        )
-    )
+    organisations = await organisation_names(session, process_id)
     members = await load_members(session, process_id)
-    people = _People(members, max(1, process.min_group or 1), organisations)
-    prompts = {
-        row[0]: row
-        for row in await session.execute(
-            select(Prompt.id, Prompt.key, Prompt.kind, Prompt.texts, Prompt.options).where(
-                Prompt.process_id == process_id
-            )
-        )
-    }
+    prompts = await prompt_infos(session, process_id)
+    participants = [member for member in members if member.participant]
+    cells = cell_partition(participants, max(1, process.min_group or 1), organisations, ROLES)
+    rows = _Rows(tz, ExportAttribution(members, cells), prompts, process.language)
     header = {
         "process": {"id": process.id, "name": process.name, "timezone": process.timezone},
         "generated_at": now.astimezone(tz).isoformat(),
         "columns_version": 1,
     }
     writers = await asyncio.to_thread(_Writers, directory, tz, header)
-    visible = (Submission.process_id == process_id, Submission.hidden.is_(False))
-    counts: dict[int, Counter[str]] = defaultdict(Counter)
-
-    def prompt_text(prompt: Any) -> str:
-        texts = prompt[3] or {}
-        return str(texts.get(process.language) or texts.get("fi") or next(iter(texts.values()), ""))
-
-    async def sheet(name: str, statement: Any, make: Any) -> None:
-        await asyncio.to_thread(writers.begin, name)
-        async for partition in _stream(session, statement):
-            rows = [made for row in partition if (made := make(row)) is not None]
-            if rows:
-                await asyncio.to_thread(writers.write, name, rows)
-
     try:
-
-        def observation(row: Any) -> list[object]:
-            if not row.anonymous:
-                counts[row.membership_id]["observations"] += 1
-            return [
-                row.id,
-                _local(row.created_at, tz),
-                _local(row.updated_at, tz),
-                row.theme or "",
-                row.text or "",
-                row.media_type or "",
-                bool(row.anonymous),
-                *people.author(row.membership_id, row.anonymous),
-            ]
-
-        await sheet(
-            "observations",
-            select(
-                Submission.id,
-                Submission.membership_id,
-                Submission.created_at,
-                Submission.updated_at,
-                Submission.theme,
-                Submission.text,
-                Submission.media_type,
-                Submission.anonymous,
-            )
-            .where(*visible, Submission.kind == "observation")
-            .order_by(Submission.created_at, Submission.id),
-            observation,
-        )
-
-        supports = (
-            select(Support.idea_id.label("idea_id"), func.count().label("total"))
-            .group_by(Support.idea_id)
-            .subquery()
-        )
-
-        def idea(row: Any) -> list[object]:
-            if not row.anonymous:
-                counts[row.membership_id]["ideas"] += 1
-            return [
-                row.id,
-                _local(row.created_at, tz),
-                row.title or "",
-                row.need or "",
-                row.partners or "",
-                row.first_experiment or "",
-                int(row.total or 0),
-                bool(row.anonymous),
-                *people.author(row.membership_id, row.anonymous),
-            ]
-
-        await sheet(
-            "ideas",
-            select(
-                Submission.id,
-                Submission.membership_id,
-                Submission.created_at,
-                Submission.title,
-                Submission.need,
-                Submission.partners,
-                Submission.first_experiment,
-                Submission.anonymous,
-                supports.c.total,
-            )
-            .outerjoin(supports, supports.c.idea_id == Submission.id)
-            .where(*visible, Submission.kind == "idea", Submission.merged_into_id.is_(None))
-            .order_by(Submission.created_at, Submission.id),
-            idea,
-        )
-
-        answer_columns = (
-            Submission.id,
-            Submission.membership_id,
-            Submission.created_at,
-            Submission.prompt_id,
-            Submission.text,
-            Submission.media_type,
-            Submission.choice,
-            Submission.anonymous,
-        )
-        checkin_ids = [prompt_id for prompt_id, prompt in prompts.items() if prompt[2] == "checkin"]
-
-        def answer(row: Any) -> list[object] | None:
-            prompt = prompts.get(row.prompt_id)
-            if prompt is not None and prompt[2] == "checkin":
-                return None
-            if not row.anonymous:
-                counts[row.membership_id]["answers"] += 1
-            return [
-                row.id,
-                _local(row.created_at, tz),
-                prompt[1] if prompt else "",
-                prompt[2] if prompt else "",
-                prompt_text(prompt) if prompt else "",
-                row.text or "",
-                row.media_type or "",
-                bool(row.anonymous),
-                *people.author(row.membership_id, row.anonymous),
-            ]
-
-        await sheet(
-            "answers",
-            select(*answer_columns)
-            .where(*visible, Submission.kind == "answer")
-            .order_by(Submission.created_at, Submission.id),
-            answer,
-        )
-
-        def checkin(row: Any) -> list[object]:
-            prompt = prompts[row.prompt_id]
-            picked = option_value(prompt[4] or [], row.choice)
-            if not row.anonymous:
-                counts[row.membership_id]["check_ins"] += 1
-            return [
-                row.id,
-                _local(row.created_at, tz),
-                prompt[1],
-                prompt_text(prompt),
-                row.choice or "",
-                picked[0] + 1 if picked else None,
-                picked[1] if picked else None,
-                row.text or "",
-                bool(row.anonymous),
-                *people.author(row.membership_id, row.anonymous),
-            ]
-
-        await sheet(
-            "check-ins",
-            select(*answer_columns)
-            .where(*visible, Submission.kind == "answer", Submission.prompt_id.in_(checkin_ids))
-            .order_by(Submission.created_at, Submission.id),
-            checkin,
-        )
-
-        def experiment(row: Any) -> list[object]:
-            if not row.anonymous:
-                counts[row.membership_id]["experiments"] += 1
-            return [
-                row.id,
-                _local(row.created_at, tz),
-                row.title or "",
-                row.idea_id,
-                row.text or "",
-                row.happened or "",
-                row.learned or "",
-                row.obstacles or "",
-                bool(row.anonymous),
-                *people.author(row.membership_id, row.anonymous),
-            ]
-
-        await sheet(
-            "experiments",
-            select(
-                Submission.id,
-                Submission.membership_id,
-                Submission.created_at,
-                Submission.title,
-                Submission.idea_id,
-                Submission.text,
-                Submission.happened,
-                Submission.learned,
-                Submission.obstacles,
-                Submission.anonymous,
-            )
-            .where(*visible, Submission.kind == "experiment")
-            .order_by(Submission.created_at, Submission.id),
-            experiment,
-        )
-
-        given = dict(
-            (
-                await session.execute(
-                    select(Support.membership_id, func.count())
-                    .join(Submission, Submission.id == Support.idea_id)
-                    .where(Submission.process_id == process_id)
-                    .group_by(Support.membership_id)
-                )
-            ).all()
-        )
-        delivered: dict[int, tuple[int, int]] = {
-            row[0]: (int(row[1]), int(row[2] or 0))
-            for row in await session.execute(
-                select(
-                    Delivery.membership_id,
-                    func.count(),
-                    func.sum(case((Delivery.state == "answered", 1), else_=0)),
-                )
-                .join(Prompt, Prompt.id == Delivery.prompt_id)
-                .where(
-                    Prompt.process_id == process_id,
-                    Prompt.kind != "reminder",
-                    Delivery.sent_at.is_not(None),
-                )
-                .group_by(Delivery.membership_id)
-            )
-        }
-        participants = [
-            [
-                people.label(member),
-                member.organisation or "",
-                member.role or "",
-                _local(member.joined_at, tz),
-                counts[member.id]["observations"],
-                counts[member.id]["ideas"],
-                counts[member.id]["answers"],
-                counts[member.id]["check_ins"],
-                counts[member.id]["experiments"],
-                int(given.get(member.id, 0)),
-                delivered.get(member.id, (0, 0))[0],
-                delivered.get(member.id, (0, 0))[1],
-            ]
-            for member in members
-            if member.participant
-        ]
+        builders = rows.builders()
+        for sheet, statement in _content_queries(process_id, prompts).items():
+            await asyncio.to_thread(writers.begin, sheet)
+            async for batch in _stream(session, statement):
+                await asyncio.to_thread(_write_batch, writers, sheet, batch, builders[sheet])
+        given, delivered = await _participation_counts(session, process_id)
         await asyncio.to_thread(writers.begin, "participation")
-        await asyncio.to_thread(writers.write, "participation", participants)
+        await asyncio.to_thread(writers.write, "participation", rows.participation(members, given, delivered))
     finally:
         await asyncio.to_thread(writers.close)
     return ExportResult(

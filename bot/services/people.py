@@ -296,3 +296,28 @@ def _submission_json(item: Submission, prompt_keys: dict[int, str]) -> dict[str,
     }
     data.update({key: value for key, value in optional.items() if value is not None})
     return data
+
+
+@dataclass(frozen=True)
+class FacilitatorContact:
+    chat_id: int
+    language: str
+    """The facilitator's own language, else the process's."""
+
+
+async def facilitators_to_tell(session: AsyncSession, process_id: int) -> list[FacilitatorContact]:
+    """The facilitators a message about their process goes to (a digest, a purge notice): those
+    who gave consent and whose chat is not known to be unreachable."""
+    rows = await session.execute(
+        select(User.id, User.language, Process.language.label("fallback"))
+        .join(Membership, Membership.user_id == User.id)
+        .join(Process, Process.id == Membership.process_id)
+        .where(
+            Membership.process_id == process_id,
+            Membership.is_facilitator.is_(True),
+            Membership.unreachable.is_(False),
+            User.consent == "given",
+        )
+        .order_by(User.id)
+    )
+    return [FacilitatorContact(int(row.id), row.language or row.fallback) for row in rows]

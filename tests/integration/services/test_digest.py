@@ -11,18 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from bot.domain.digest_model import Digest
+from bot.domain.privacy import OTHER, Group
 from bot.jobs.digest_job import due_digests
-from bot.render.digest_render import TELEGRAM_LIMIT, html_document, telegram_messages, visible_length
-from bot.services.digest import (
-    OTHER,
-    Digest,
-    Group,
-    build_digest,
-    lemmas,
-    merged_keys,
-    option_value,
-    record_run,
-)
+from bot.render.digest_html import html_document
+from bot.render.digest_telegram import TELEGRAM_LIMIT, telegram_messages, visible_length
+from bot.services.digest import build_digest, record_run
 from sandbox.validate import validate_request
 from storage.models import DigestRun, Process, Submission
 from tests.support.seed import (
@@ -234,16 +228,6 @@ async def test_suggested_focus_names_top_ideas_themes_and_quiet_groups(db, seede
 # --- privacy ---------------------------------------------------------------------------------
 
 
-def test_small_groups_go_to_other_and_other_is_never_tiny() -> None:
-    assert merged_keys({"a": 10, "b": 4, "c": 3}, 3) == set()
-    assert merged_keys({"a": 10, "b": 2, "c": 2}, 3) == {"b", "c"}
-    # "other" of one person would name them by elimination: the next smallest group joins.
-    assert merged_keys({"a": 10, "b": 4, "c": 1}, 3) == {"b", "c"}
-    assert merged_keys({"a": 5, "b": 1}, 3) == {"a", "b"}
-    # Nobody from an organisation identifies no one, and stays visible.
-    assert merged_keys({"a": 10, "b": 0}, 3) == set()
-
-
 async def test_role_and_cell_breakdowns_merge_groups_under_the_minimum(db, seeded) -> None:
     digest = await digest_of(db, seeded)
     part = digest.participation
@@ -373,24 +357,6 @@ async def test_dates_and_numbers_follow_the_facilitators_language(db, seeded, ca
 
 
 # --- pieces ----------------------------------------------------------------------------------
-
-
-def test_check_in_choices_are_read_as_labels_in_any_language_or_as_an_index() -> None:
-    options = [
-        {"fi": "1 – ihan lopussa", "sv": "1 – helt slut", "en": "1 – drained"},
-        {"fi": "2,5 – vähän", "en": "2.5"},
-    ]
-    assert option_value(options, "1 – helt slut") == (0, 1.0)
-    assert option_value(options, "2.5") == (1, 2.5)
-    assert option_value(options, "1") == (1, 2.5)
-    assert option_value(options, "ei tällaista") is None
-    assert option_value([{"fi": "Kyllä"}, {"fi": "Ei"}], "Ei") == (1, None)
-
-
-def test_lemmas_handle_finnish_inflection_and_drop_stop_words() -> None:
-    assert lemmas("Kirjastossa ja kirjastoon on tulossa ikäihmisiä", "fi") >= {"kirjasto", "ikäihminen"}
-    assert "ja" not in lemmas("Kirjastossa ja kirjastoon", "fi")
-    assert "bibliotek" in lemmas("Biblioteket och byn", "sv")
 
 
 async def test_weekly_digest_is_due_at_local_time_across_the_spring_dst_change(db, seeded) -> None:

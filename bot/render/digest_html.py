@@ -1,440 +1,29 @@
-"""The digest as the facilitator reads it: Telegram messages and a self-contained HTML document.
+"""The digest as one self-contained HTML document: inline CSS, the chart as a data URI.
 
-Both are built from a :class:`bot.digest.Digest` in the facilitator's language; quotes stay in the
-language they were written in. Every piece of user text is HTML-escaped here (names, organisations,
-quotes, idea fields, prompt texts) and labels come from the ``reports`` catalogue.
-
-The Telegram summary is split into messages under Telegram's 4096 characters as counted after entity
-parsing; each message is whole lines of balanced tags. The HTML document needs nothing outside itself
-(inline CSS, the chart as a data URI), reads on a phone, and prints on A4.
+Reads on a phone and prints on A4. Every piece of user text is escaped here.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal, format_percent
-
-from bot.services.digest import (
+from bot.domain.digest_model import (
     MEDIA_ICONS,
-    Attribution,
     CheckinResult,
     Digest,
     ExperimentItem,
-    Group,
     GroupStat,
     IdeaItem,
     PromptAnswers,
     Quote,
-    shorten,
 )
+from bot.domain.privacy import Attribution
+from bot.render.labels import Labels, esc, ref_label
 from messages import Catalog
 
-__all__ = [
-    "TELEGRAM_LIMIT",
-    "Labels",
-    "digest_filename",
-    "html_document",
-    "split_messages",
-    "telegram_messages",
-    "visible_length",
-]
-
-TELEGRAM_LIMIT = 4096
-TELEGRAM_SOFT_LIMIT = 2800
-"""A message this full ends at the next section: three balanced messages read better than two
-brimming ones and a stub."""
-TELEGRAM_QUOTES_PER_THEME = 2
-TELEGRAM_QUOTE_CHARS = 150
-TELEGRAM_IDEAS = 5
-TELEGRAM_ANSWERS_PER_PROMPT = 2
-TELEGRAM_EXPERIMENTS = 3
-BABEL_LOCALES = {"fi": "fi", "sv": "sv_FI", "en": "en_GB"}
-_TAG = re.compile(r"<[^>]+>")
-_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def visible_length(text: str) -> int:
-    """Length of Telegram HTML after entity parsing, in UTF-16 code units as Telegram counts."""
-    plain = html.unescape(_TAG.sub("", text))
-    return len(plain.encode("utf-16-le")) // 2
-
-
-def split_messages(blocks: Iterable[str], limit: int = TELEGRAM_LIMIT, soft: int | None = None) -> list[str]:
-    """Pack blocks (each whole lines of balanced tags) into messages of at most ``limit`` characters;
-    a message already past ``soft`` takes no further block, and a block too long for one message is
-    split between its lines."""
-    messages: list[str] = []
-    current = ""
-
-    def push(piece: str) -> None:
-        nonlocal current
-        candidate = f"{current}\n\n{piece}" if current else piece
-        full = soft is not None and current and visible_length(current) >= soft
-        if not full and visible_length(candidate) <= limit:
-            current = candidate
-            return
-        if current:
-            messages.append(current)
-        current = piece
-
-    for block in blocks:
-        if not block:
-            continue
-        if visible_length(block) <= limit:
-            push(block)
-            continue
-        lines: list[str] = []
-        for line in block.split("\n"):
-            if visible_length(line) > limit:
-                line = esc(shorten(html.unescape(_TAG.sub("", line)), limit - 1))
-            if lines and visible_length("\n".join([*lines, line])) > limit:
-                push("\n".join(lines))
-                lines = []
-            lines.append(line)
-        if lines:
-            push("\n".join(lines))
-    if current:
-        messages.append(current)
-    return messages
-
-
-@dataclass(frozen=True)
-class Labels:
-    """Localised words and formats for one digest in one language."""
-
-    catalog: Catalog
-    lang: str
-    tz: ZoneInfo
-
-    @property
-    def locale(self) -> str:
-        return BABEL_LOCALES.get(self.lang, "fi")
-
-    def t(self, key: str, /, **params: object) -> str:
-        return self.catalog.t(self.lang, key, **params)
-
-    def plain(self, key: str, /, **params: object) -> str:
-        return self.catalog.plain(self.lang, key, **params)
-
-    def day(self, instant: datetime) -> str:
-        return format_date(
-            instant.astimezone(self.tz).date(),
-            self.catalog.raw(self.lang, "report.format.day"),
-            locale=self.locale,
-        )
-
-    def date(self, instant: datetime) -> str:
-        return format_date(
-            instant.astimezone(self.tz).date(),
-            self.catalog.raw(self.lang, "report.format.date"),
-            locale=self.locale,
-        )
-
-    def when(self, instant: datetime) -> str:
-        local = instant.astimezone(self.tz).replace(tzinfo=None)
-        return format_datetime(
-            local, self.catalog.raw(self.lang, "report.format.datetime"), locale=self.locale
-        )
-
-    def decimal(self, value: float) -> str:
-        return format_decimal(value, "#,##0.0", locale=self.locale)
-
-    def percent(self, value: float) -> str:
-        return format_percent(value, locale=self.locale)
-
-    def number(self, value: int) -> str:
-        return format_decimal(value, "#,##0", locale=self.locale)
-
-    def group(self, group: Group) -> str:
-        """A group's name as plain text (escape it before use)."""
-        role = self.plain(f"role.{group.role}") if group.role else None
-        if group.is_other:
-            return self.plain("report.other_group")
-        if group.organisation is None:
-            return role or ""
-        if group.rest:
-            return self.plain("report.other_roles", organisation=group.organisation)
-        return f"{group.organisation} · {role}" if role else group.organisation
-
-    def attribution(self, attribution: Attribution) -> str:
-        parts = []
-        if attribution.name:
-            parts.append(attribution.name)
-        parts.append(
-            self.plain("report.facilitator") if attribution.facilitator else self.group(attribution.group)
-        )
-        return " · ".join(parts)
-
-    def quote(self, text: str) -> str:
-        """User text in the language's quotation marks, escaped (``”…”`` in Finnish and Swedish)."""
-        return self.t("report.quote", text=text)
-
-    def theme(self, theme: str | None) -> str:
-        return self.plain(f"theme.{theme}") if theme else self.plain("report.theme.none")
-
-    def prompt(self, texts: Mapping[str, object], limit: int = 70) -> str:
-        """A prompt's (or an option's) text in this language, first line, placeholders elided."""
-        text = str(texts.get(self.lang) or texts.get("fi") or next(iter(texts.values()), ""))
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        return shorten(_PLACEHOLDER.sub("…", first), limit)
-
-    def days(self, count: int) -> str:
-        if count <= 0:
-            return self.plain("report.days.zero")
-        return self.plain("report.days.one" if count == 1 else "report.days.many", count=count)
-
-    def media(self, media_type: str) -> str:
-        return self.plain(f"media.{media_type}")
-
-    def phase(self, digest: Digest) -> str:
-        if digest.ended:
-            return self.plain("report.ended")
-        if digest.phase == 0:
-            return self.plain("report.phase.0")
-        return self.plain(
-            "report.phase_line", number=digest.phase, name=self.plain(f"report.phase.{digest.phase}")
-        )
-
-    def next_workshop(self, digest: Digest) -> str | None:
-        upcoming = digest.next_workshop
-        if upcoming is None:
-            return None if digest.ended else self.plain("report.no_next_workshop")
-        return self.plain(
-            "report.next_workshop",
-            number=upcoming.number,
-            when=self.when(upcoming.starts_at),
-            days=self.days(upcoming.days_left),
-        )
-
-    def title(self, weekly: bool) -> str:
-        return self.plain("report.digest.weekly_title" if weekly else "report.digest.title")
-
-
-def digest_filename(digest: Digest, catalog: Catalog, lang: str) -> str:
-    day = digest.end.astimezone(ZoneInfo(digest.timezone)).date().isoformat()
-    return f"{catalog.plain(lang, 'report.file.digest')}-{digest.process_id}-{day}.html"
-
-
-def _ref(ref: int, media_type: str | None = None) -> str:
-    icon = MEDIA_ICONS.get(media_type or "", "")
-    return f"{icon} #{ref}" if icon else f"#{ref}"
-
-
-# --- Telegram ----------------------------------------------------------------------------------
-
-
-def _tg_quote(quote: Quote, labels: Labels) -> str:
-    text = shorten(quote.text, TELEGRAM_QUOTE_CHARS)
-    body = labels.quote(text) if text else f"<i>({esc(labels.media(quote.media_type or 'text'))})</i>"
-    who = esc(f"{labels.attribution(quote.attribution)} · {labels.day(quote.created_at)}")
-    return f"• {body} — <i>{who}</i> {esc(_ref(quote.ref, quote.media_type))}"
-
-
-def _tg_groups(title_key: str, stats: Sequence[GroupStat], labels: Labels) -> list[str]:
-    lines = [f"<b>{labels.t(title_key)}</b>"]
-    for stat in stats:
-        line = "• " + labels.t(
-            "report.group_line",
-            group=labels.group(stat.group),
-            contributions=stat.contributions,
-            active=stat.active,
-            people=stat.people,
-        )
-        if stat.quiet:
-            line += " 🔇 " + labels.t("report.quiet")
-        lines.append(line)
-    return lines
-
-
-def _tg_idea(idea: IdeaItem, number: int, labels: Labels) -> str:
-    head = f"{number}. <b>{esc(idea.title)}</b> 👍 {idea.supports}"
-    if idea.new_supports and idea.new_supports != idea.supports:
-        head += f" (+{idea.new_supports})"
-    head += f" {esc(_ref(idea.ref))}"
-    if idea.is_new:
-        head += " 🆕"
-    details = []
-    if idea.need:
-        details.append(f"{labels.t('report.idea.need')}: {esc(shorten(idea.need, 100))}")
-    if idea.partners:
-        details.append(f"{labels.t('report.idea.partners')}: {esc(shorten(idea.partners, 80))}")
-    if idea.first_experiment:
-        details.append(f"{labels.t('report.idea.experiment')}: {esc(shorten(idea.first_experiment, 100))}")
-    lines = [head]
-    if details:
-        lines.append("   " + " · ".join(details))
-    if idea.similar_to:
-        lines.append(
-            "   ⚠️ " + labels.t("report.idea.similar", refs=", ".join(f"#{ref}" for ref in idea.similar_to))
-        )
-    return "\n".join(lines)
-
-
-def _tg_focus(digest: Digest, labels: Labels) -> str:
-    focus = digest.focus
-    lines = [f"🎯 <b>{labels.t('report.section.focus')}</b>"]
-    if focus.ideas:
-        items = ", ".join(f"{esc(shorten(idea.title, 60))} (👍 {idea.supports})" for idea in focus.ideas)
-        lines.append(f"• {labels.t('report.focus.ideas')}: {items}")
-    themes = [esc(word.word) for word in focus.words] + [
-        f"{esc(labels.theme(theme))} ({count})" for theme, count in focus.themes
-    ]
-    if themes:
-        lines.append(f"• {labels.t('report.focus.themes')}: {', '.join(themes)}")
-    if focus.quiet_groups:
-        groups = ", ".join(esc(labels.group(group)) for group in focus.quiet_groups)
-        lines.append(f"• {labels.t('report.focus.quiet')}: {groups}")
-    if len(lines) == 1:
-        lines.append(labels.t("report.focus.none"))
-    return "\n".join(lines)
-
-
-def telegram_messages(digest: Digest, catalog: Catalog, lang: str, *, weekly: bool = False) -> list[str]:
-    """The digest as Telegram HTML messages, each within Telegram's limit, most important first."""
-    labels = Labels(catalog, lang, digest.tz)
-    blocks: list[str] = []
-
-    header = [f"📋 <b>{esc(labels.title(weekly))} – {esc(digest.process_name)}</b>"]
-    header.append(
-        esc(labels.plain("report.period", start=labels.day(digest.start), end=labels.day(digest.end)))
-    )
-    header.append(esc(labels.phase(digest)))
-    upcoming = labels.next_workshop(digest)
-    if upcoming:
-        header.append(esc(upcoming))
-    if digest.is_empty:
-        header.append("")
-        header.append(labels.t("report.empty_period"))
-    blocks.append("\n".join(header))
-    blocks.append(_tg_focus(digest, labels))
-
-    part = digest.participation
-    lines = [f"👥 <b>{labels.t('report.section.participation')}</b>"]
-    lines.append(
-        labels.t("report.active", active=part.active, total=part.participants)
-        + " · "
-        + labels.t("report.new_joiners", count=part.new_joiners)
-    )
-    lines += _tg_groups("report.by_organisation", part.by_organisation, labels)
-    lines += _tg_groups("report.by_role", part.by_role, labels)
-    if part.prompt_rates:
-        lines.append(f"<b>{labels.t('report.answer_rates')}</b>")
-        for rate in part.prompt_rates:
-            lines.append(
-                "• "
-                + labels.t(
-                    "report.rate_line",
-                    prompt=labels.prompt(rate.texts, 50),
-                    answered=rate.answered,
-                    sent=rate.sent,
-                    rate=labels.percent(rate.rate),
-                )
-            )
-    blocks.append("\n".join(lines))
-
-    if digest.observation_count:
-        head = f"🔎 <b>{labels.t('report.section.observations', count=digest.observation_count)}</b>"
-        if digest.media:
-            head += " · " + " · ".join(
-                f"{MEDIA_ICONS.get(kind, '📎')} {count}" for kind, count in sorted(digest.media.items())
-            )
-        lines = [head]
-        for block in digest.themes:
-            lines.append(f"<b>{esc(labels.theme(block.theme))}</b> ({block.count})")
-            lines += [_tg_quote(quote, labels) for quote in block.quotes[:TELEGRAM_QUOTES_PER_THEME]]
-            if block.count > TELEGRAM_QUOTES_PER_THEME:
-                lines.append("   " + labels.t("report.more", count=block.count - TELEGRAM_QUOTES_PER_THEME))
-        blocks.append("\n".join(lines))
-    if digest.words:
-        words = ", ".join(f"{esc(word.word)} {word.count}" for word in digest.words[:10])
-        blocks.append(f"🔁 <b>{labels.t('report.section.words')}:</b> {words}")
-
-    if digest.ideas:
-        lines = [
-            f"💡 <b>{labels.t('report.section.ideas', count=digest.idea_count)}</b> · "
-            + labels.t("report.new_ideas", new=digest.new_idea_count, supports=digest.supports_in_period)
-        ]
-        lines += [
-            _tg_idea(idea, number, labels)
-            for number, idea in enumerate(digest.ideas[:TELEGRAM_IDEAS], start=1)
-        ]
-        if digest.idea_count > TELEGRAM_IDEAS:
-            lines.append(labels.t("report.more", count=digest.idea_count - TELEGRAM_IDEAS))
-        blocks.append("\n".join(lines))
-
-    if digest.checkins:
-        lines = [f"✅ <b>{labels.t('report.section.checkins')}</b>"]
-        for checkin in digest.checkins:
-            lines.append(
-                labels.quote(labels.prompt(checkin.texts, 60)) + " " + _checkin_summary(checkin, labels)
-            )
-            for row in checkin.by_organisation:
-                average = labels.decimal(row.average) if row.average is not None else "–"
-                lines.append(f"• {esc(labels.group(row.group))}: {average} ({row.answers})")
-        blocks.append("\n".join(lines))
-
-    if digest.answers:
-        lines = [f"💬 <b>{labels.t('report.section.answers')}</b>"]
-        for prompt in digest.answers:
-            lines.append(
-                labels.quote(labels.prompt(prompt.texts, 60))
-                + " "
-                + labels.t("report.answers_count", count=prompt.count)
-            )
-            lines += [_tg_quote(quote, labels) for quote in prompt.quotes[:TELEGRAM_ANSWERS_PER_PROMPT]]
-        blocks.append("\n".join(lines))
-
-    if digest.experiments:
-        lines = [f"🧪 <b>{labels.t('report.section.experiments', count=digest.experiment_count)}</b>"]
-        for item in digest.experiments[:TELEGRAM_EXPERIMENTS]:
-            lines.append(_tg_experiment(item, labels))
-        if digest.experiment_count > TELEGRAM_EXPERIMENTS:
-            lines.append(labels.t("report.more", count=digest.experiment_count - TELEGRAM_EXPERIMENTS))
-        blocks.append("\n".join(lines))
-
-    messages = split_messages(blocks, soft=TELEGRAM_SOFT_LIMIT)
-    footer = "<i>" + labels.t("report.footer.telegram", min_group=digest.min_group) + "</i>"
-    if messages and visible_length(f"{messages[-1]}\n\n{footer}") <= TELEGRAM_LIMIT:
-        messages[-1] = f"{messages[-1]}\n\n{footer}"
-    else:
-        messages.append(footer)
-    return messages
-
-
-def _checkin_summary(checkin: CheckinResult, labels: Labels) -> str:
-    if checkin.average is None:
-        return labels.t("report.checkin.no_numbers", count=checkin.answers)
-    return labels.t("report.checkin.average", average=labels.decimal(checkin.average), count=checkin.answers)
-
-
-def _tg_experiment(item: ExperimentItem, labels: Labels) -> str:
-    who = esc(f"{labels.attribution(item.attribution)} · {labels.day(item.created_at)}")
-    head = f"• <b>{esc(item.title or '—')}</b> — <i>{who}</i> {esc(_ref(item.ref))}"
-    parts = []
-    for key, value in (
-        ("report.experiment.done", item.done),
-        ("report.experiment.happened", item.happened),
-        ("report.experiment.learned", item.learned),
-        ("report.experiment.obstacles", item.obstacles),
-    ):
-        if value:
-            parts.append(f"   {labels.t(key)}: {esc(shorten(value, 120))}")
-    return "\n".join([head, *parts])
-
-
-# --- HTML --------------------------------------------------------------------------------------
+__all__ = ["html_document"]
 
 CSS = """
 :root {
@@ -576,7 +165,7 @@ def _h_quote(quote: Quote, labels: Labels) -> str:
     else:
         body = el("span", el("i", f"({esc(labels.media(quote.media_type or 'text'))})"), class_="quote")
     return el(
-        "li", body + _who(quote.attribution, quote.created_at, labels, _ref(quote.ref, quote.media_type))
+        "li", body + _who(quote.attribution, quote.created_at, labels, ref_label(quote.ref, quote.media_type))
     )
 
 
@@ -630,7 +219,7 @@ def _h_idea(idea: IdeaItem, labels: Labels) -> str:
     title = el("h3", f"{esc(idea.title)} {tags}")
     return el(
         "div",
-        title + _who(idea.attribution, idea.created_at, labels, _ref(idea.ref)) + details,
+        title + _who(idea.attribution, idea.created_at, labels, ref_label(idea.ref)) + details,
         class_="card",
     )
 
@@ -659,7 +248,7 @@ def _h_checkin(checkin: CheckinResult, labels: Labels) -> str:
     ) + _table([labels.t("report.table.option"), answers, ""], options, numeric=(1,))
     return (
         el("h3", labels.quote(labels.prompt(checkin.texts, 120)))
-        + el("p", _checkin_summary(checkin, labels), class_="meta")
+        + el("p", labels.checkin_summary(checkin), class_="meta")
         + el("div", tables, class_="tables")
     )
 
@@ -687,7 +276,7 @@ def _h_experiment(item: ExperimentItem, labels: Labels) -> str:
     title = el("h3", esc(item.title or "—"))
     return el(
         "div",
-        title + _who(item.attribution, item.created_at, labels, _ref(item.ref)) + details,
+        title + _who(item.attribution, item.created_at, labels, ref_label(item.ref)) + details,
         class_="card",
     )
 
