@@ -25,6 +25,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ExtBot
 
 from bot.context import Services
+from bot.services.people import facilitators_to_tell
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import (
@@ -83,17 +84,7 @@ class PurgeSummary:
 
 
 async def _facilitators(session: AsyncSession, process: Process) -> tuple[Recipient, ...]:
-    rows = await session.execute(
-        select(User.id, User.language)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.process_id == process.id,
-            Membership.is_facilitator.is_(True),
-            Membership.unreachable.is_(False),
-        )
-        .order_by(User.id)
-    )
-    return tuple(Recipient(chat_id=int(uid), language=lang or process.language) for uid, lang in rows.all())
+    return tuple(Recipient(c.chat_id, c.language) for c in await facilitators_to_tell(session, process.id))
 
 
 async def _summaries(session: AsyncSession, processes: list[Process]) -> list[PurgeSummary]:
