@@ -48,6 +48,7 @@ __all__ = [
     "SANDBOX_TOKEN",
     "ApiError",
     "BotApiSandbox",
+    "Hold",
     "RecordedRequest",
     "StoredFile",
     "Upload",
@@ -289,6 +290,52 @@ class _Signal:
             await self._event.wait()
 
 
+class Hold:
+    """Requests of one method that the sandbox keeps unanswered, before they take any effect, until
+    the test releases them: a request on the wire, made to last as long as a test needs.
+
+    The first ``after`` requests pass; later ones are parked. A parked request whose client hangs up
+    ends as such (recorded with status 499, no effect), as a real one would.
+    """
+
+    def __init__(self, method: str, *, after: int, changed: _Signal) -> None:
+        self.method = method
+        self.parked = 0
+        self._passing = after
+        self._changed = changed
+        self._released = asyncio.Event()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    async def gate(self) -> None:
+        if self._released.is_set():
+            return
+        if self._passing > 0:
+            self._passing -= 1
+            return
+        self.parked += 1
+        self._changed.notify()
+        try:
+            await self._released.wait()
+        finally:
+            self.parked -= 1
+            self._changed.notify()
+
+    async def wait_parked(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until exactly ``count`` requests are parked (0: every parked one was let go or ended)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._changed.wait_for(lambda: self.parked == count)
+        except TimeoutError:
+            raise TimeoutError(f"{self.parked} {self.method} requests parked, not {count}") from None
+
+    def release(self) -> None:
+        """Let every parked request go on, and stop holding."""
+        self._released.set()
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -376,6 +423,8 @@ class BotApiSandbox:
         self._global_bucket: _TokenBucket | None = None
         self._chat_rate: float | None = None
         self._chat_buckets: dict[int, _TokenBucket] = {}
+        self._answering = 0
+        self._holds: list[Hold] = []
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -445,6 +494,8 @@ class BotApiSandbox:
     async def stop(self) -> None:
         """Stop serving: end long polls at once, stop webhook delivery, close every connection."""
         self._closing = True
+        for hold in self._holds:
+            hold.release()
         self._changed.notify()
         self._updates_changed.notify()
         await self._stop_webhook_workers()
@@ -607,6 +658,12 @@ class BotApiSandbox:
         await self.wait_until(lambda: bool(found) or arrived(), timeout=timeout)
         return found[0]
 
+    def hold(self, method: str, *, after: int = 0) -> Hold:
+        """Keep calls of ``method`` unanswered from the ``after + 1``-th on, until released."""
+        hold = Hold(load_spec().method_name(method) or method, after=after, changed=self._changed)
+        self._holds.append(hold)
+        return hold
+
     def wake_pollers(self) -> None:
         """End the long polls waiting right now with an empty answer (e.g. before stopping the bot)."""
         self._wake_generation += 1
@@ -625,7 +682,26 @@ class BotApiSandbox:
         async with asyncio.timeout(timeout):
             await self._updates_changed.wait_for(lambda: self._closing or not self._pending)
 
+    @property
+    def open_requests(self) -> int:
+        """Requests of the bot being answered right now, long polls (getUpdates) not counted."""
+        return self._answering
+
+    async def wait_requests_answered(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until no request of the bot is being answered (a long poll waiting does not count)."""
+        await self.wait_until(lambda: self._answering == 0, timeout=timeout)
+
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["method"] == "getUpdates":
+            return await self._answer_request(request)
+        self._answering += 1
+        try:
+            return await self._answer_request(request)
+        finally:
+            self._answering -= 1
+            self._changed.notify()
+
+    async def _answer_request(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         method = request.match_info["method"]
         if not TOKEN_PATTERN.fullmatch(token):
@@ -669,6 +745,9 @@ class BotApiSandbox:
             if resolved is not None:
                 problems.append(f"{resolved} is a Bot API method the sandbox does not implement")
             return 404, ApiError(404, "Not Found").payload()
+        for hold in [h for h in self._holds if h.method == resolved]:
+            await hold.gate()
+        self._holds = [h for h in self._holds if not h.released]
         try:
             self._apply_faults(method if resolved is None else resolved)
             result = await handler(params, uploads)

@@ -182,6 +182,11 @@ class SimulatedUser:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}]
         return await self._sandbox._user_message(self, self.log, content, reply_to=reply_to_message_id)
 
+    async def send(self, content: dict[str, Any], reply_to_message_id: int | None = None) -> Message:
+        """Send a message with any content Telegram allows (a forward with ``forward_origin``, say);
+        the sandbox adds the id, sender, chat and date."""
+        return await self._sandbox._user_message(self, self.log, content, reply_to=reply_to_message_id)
+
     async def send_command(self, command: str, args: str = "") -> Message:
         """Send ``/command args`` as Telegram clients do."""
         text = "/" + command.removeprefix("/")

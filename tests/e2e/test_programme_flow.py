@@ -226,19 +226,16 @@ async def test_a_broadcast_killed_midway_is_completed_exactly_once_after_a_resta
         )
     )
 
-    # When the process dies after ten messages went out
+    # When the process dies after ten messages went out, each of its workers with the next one on the
+    # wire (a worker sends its next message only once the last one's result is recorded)
+    on_the_wire = sandbox.hold("sendMessage", after=10)
     tick = asyncio.create_task(dispatcher(first).tick())
-
-    async def sent_count() -> int:
-        async with db.session() as session:
-            return int(await session.scalar(select(func.count()).where(Delivery.state == "sent")) or 0)
-
-    async with asyncio.timeout(10):
-        while await sent_count() < 10:  # noqa: ASYNC110 - the database sends no notifications
-            await asyncio.sleep(0.005)
+    await on_the_wire.wait_parked(dispatcher(first).in_flight, timeout=10)
     tick.cancel()
     with pytest.raises(asyncio.CancelledError):
         await tick
+    await on_the_wire.wait_parked(0)  # the dead process's requests ended unanswered
+    on_the_wire.release()
     async with db.session() as session:
         left = await session.scalar(select(func.count()).where(Delivery.state == "sending"))
     assert left and left > 0  # claimed, never sent: what a crash leaves behind

@@ -191,9 +191,7 @@ async def test_hide_as_a_reply_to_a_digest_line_or_to_a_forwarded_submission(
 
     # A participant's message forwarded back to the bot by the facilitator, then /hide as a reply.
     observation = OBSERVATIONS[6]
-    forwarded = await sandbox._user_message(
-        fanni,
-        fanni.log,
+    forwarded = await fanni.send(
         {
             "text": observation.text,
             "forward_origin": {
@@ -201,7 +199,7 @@ async def test_hide_as_a_reply_to_a_digest_line_or_to_a_forwarded_submission(
                 "date": int(datetime(2027, 1, 14, 9, 0, tzinfo=UTC).timestamp()),
                 "sender_user": {"id": seeded.user_ids[observation.who], "is_bot": False, "first_name": "O"},
             },
-        },
+        }
     )
     await bot.idle()
     await fanni.send_text("/hide", reply_to_message_id=forwarded["message_id"])

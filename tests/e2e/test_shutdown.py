@@ -16,7 +16,7 @@ from sqlalchemy import select
 from storage import migrate
 from storage.db import Database
 from storage.models import Delivery
-from tests.e2e.test_instances import (
+from tests.support.instances import (
     FIRST_USER,
     Instance,
     broadcast_now,
@@ -24,7 +24,7 @@ from tests.e2e.test_instances import (
     fresh_database,
     received,
     seed_participants,
-    wait_all_sent,
+    wait_received,
 )
 
 PARTICIPANTS = 60
@@ -49,7 +49,7 @@ async def test_sigterm_during_a_broadcast_exits_cleanly_and_a_restart_completes_
                 await bot.start()
                 await bot.running()
                 prompt_id = await broadcast_now(db, process_id)
-                await sandbox.wait_until(lambda: sum(received(sandbox).values()) >= 15, timeout=30)
+                await wait_received(sandbox, 15, timeout=30)
 
                 # when the process is told to stop
                 loop = asyncio.get_running_loop()
@@ -88,9 +88,10 @@ async def test_sigterm_during_a_broadcast_exits_cleanly_and_a_restart_completes_
                 # and after a restart the rest goes out, to each participant once
                 await again.start()
                 await again.running()
-                await wait_all_sent(db, prompt_id, PARTICIPANTS, timeout=30)
+                await wait_received(sandbox, PARTICIPANTS, timeout=30)
                 again.signal(signal.SIGTERM)
                 assert await again.exit_code() == 0
+                assert await delivery_states(db, prompt_id) == {"sent": PARTICIPANTS}
             finally:
                 await bot.close()
                 await again.close()

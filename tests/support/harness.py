@@ -56,21 +56,27 @@ class BotHarness:
             await self.app.post_shutdown(self.app)
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until every update sent so far has been fetched and fully handled."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        quiet_rounds = 0
-        while loop.time() < deadline:
-            pending = self.sandbox.pending_update_count
-            busy = self.app.update_processor.current_concurrent_updates
-            if pending == 0 and busy == 0 and self.app.update_queue.empty():
-                quiet_rounds += 1
-                if quiet_rounds >= 3:
-                    return
-            else:
-                quiet_rounds = 0
-            await asyncio.sleep(0.01)
-        raise TimeoutError("the bot did not become idle")
+        """Wait until every update sent so far has been fetched and fully handled.
+
+        Fetched: the sandbox holds no unconfirmed update (PTB's updater confirms a batch by asking
+        for the next one, after it queued the batch). Handled: the Application marks each queued
+        update done once its handlers returned, which ``update_queue.join()`` waits for. Nothing
+        the handlers started is still waiting on the sandbox. Each step wakes on an event.
+        """
+        queue = self.app.update_queue
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.sandbox.wait_updates_consumed(timeout)
+                    await queue.join()
+                    await self.sandbox.wait_requests_answered(timeout)
+                    if self.sandbox.pending_update_count == 0 and queue.empty() and not self._busy():
+                        return
+        except TimeoutError:
+            raise TimeoutError("the bot did not become idle") from None
+
+    def _busy(self) -> bool:
+        return self.app.update_processor.current_concurrent_updates > 0 or self.sandbox.open_requests > 0
 
     def t(self, lang: str, key: str, **params: object) -> str:
         return self.catalog.t(lang, key, **params)

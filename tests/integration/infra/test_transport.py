@@ -8,6 +8,7 @@ errors are the ones PTB's callers see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -22,8 +23,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 from telegram import Bot, InputFile
 from telegram.error import NetworkError, RetryAfter, TimedOut
-from telegram.request import BaseRequest, RequestData
-from telegram.request._requestparameter import RequestParameter
+from telegram.request import BaseRequest
 
 from bot.infra.transport import AiohttpRequest
 
@@ -185,33 +185,39 @@ async def test_telegram_errors_keep_their_meaning(api: FakeApi) -> None:
 
 
 async def test_a_server_that_does_not_answer_times_out(api: FakeApi) -> None:
+    released = asyncio.Event()
+
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await released.wait()
         return ok(True)
 
     api.handler = hang
-    async with make_bot(api.url, AiohttpRequest(2, read_timeout=0.2)) as bot:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        with pytest.raises(TimedOut):
-            await bot.send_message(42, "hei")
-        # A per-call timeout overrides the default one.
-        with pytest.raises(TimedOut):
-            await bot.send_message(42, "hei", read_timeout=0.1)
-        assert loop.time() - began < 2.0
+    try:
+        async with make_bot(api.url, AiohttpRequest(2, read_timeout=0.2)) as bot:
+            with pytest.raises(TimedOut):
+                await bot.send_message(42, "hei")
+        # A per-call timeout overrides the default one (here: none, so only the override can end it).
+        async with make_bot(api.url, AiohttpRequest(2, read_timeout=None)) as bot:
+            with pytest.raises(TimedOut):
+                await bot.send_message(42, "hei", read_timeout=0.1)
+    finally:
+        released.set()
+    assert [method for method, _, _ in api.received].count("sendMessage") == 2
 
 
 async def test_a_busy_pool_times_out_without_sending(api: FakeApi) -> None:
+    arrived = asyncio.Event()
     released = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
+        arrived.set()
         await released.wait()
         return ok(message(42, "hei"))
 
     api.handler = slow
     async with make_bot(api.url, AiohttpRequest(1, pool_timeout=0.1, read_timeout=5)) as bot:
         first = asyncio.create_task(bot.send_message(42, "eka"))
-        await asyncio.sleep(0.1)
+        await arrived.wait()  # the only connection is taken until the server answers
         with pytest.raises(TimedOut, match="request was not sent"):
             await bot.send_message(42, "toka")
         released.set()
@@ -266,25 +272,57 @@ async def test_it_can_be_used_again_after_shutdown_and_refuses_before_initialize
 
 
 async def test_a_slow_download_that_keeps_arriving_is_not_cut(api: FakeApi) -> None:
-    """Only each wait for bytes is bounded (as with httpx), not the whole transfer."""
+    """Only each wait for bytes is bounded (as with httpx), not the whole transfer.
+
+    The download keeps arriving until a second request with the same read timeout, sent after the
+    download began, has timed out: so the transfer surely lasted longer than the read timeout.
+    """
+    read_timeout = 0.5
+    download_began = asyncio.Event()
+    probe_arrived = asyncio.Event()
+    probe_timed_out = asyncio.Event()
+    chunks = 0
 
     async def trickle(request: web.Request) -> web.StreamResponse:
+        nonlocal chunks
+        if request.match_info["method"] == "probe":
+            probe_arrived.set()
+            await probe_timed_out.wait()
+            return ok(True)
         response = web.StreamResponse()
         await response.prepare(request)
-        for _ in range(12):
+        download_began.set()
+        while not probe_timed_out.is_set():
             await response.write(b"x" * 1024)
-            await asyncio.sleep(0.1)
+            chunks += 1
+            # A pause well inside the read timeout between chunks, ended early by the probe's timeout.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(read_timeout / 10):
+                    await probe_timed_out.wait()
         await response.write_eof()
         return response
 
+    async def probe(request: AiohttpRequest) -> None:
+        await download_began.wait()
+        with pytest.raises(TimedOut):
+            await request.do_request(f"{api.url}/bot{TOKEN}/probe", "POST")
+        probe_timed_out.set()
+
     api.handler = trickle
-    request = AiohttpRequest(1, read_timeout=0.5, connect_timeout=0.5, write_timeout=0.2)
+    request = AiohttpRequest(1, read_timeout=read_timeout, connect_timeout=0.5, write_timeout=0.2)
+    prober = AiohttpRequest(1, read_timeout=read_timeout)
     await request.initialize()
+    await prober.initialize()
     try:
+        probing = asyncio.create_task(probe(prober))
         status, body = await request.do_request(f"{api.url}/bot{TOKEN}/slow", "GET")
+        await probing
     finally:
+        probe_timed_out.set()
         await request.shutdown()
-    assert status == 200 and len(body) == 12 * 1024
+        await prober.shutdown()
+    assert probe_arrived.is_set()
+    assert status == 200 and len(body) == chunks * 1024
 
 
 async def test_a_file_handle_is_sent_whole_again_on_a_retry(api: FakeApi, tmp_path: Path) -> None:
@@ -294,24 +332,11 @@ async def test_a_file_handle_is_sent_whole_again_on_a_retry(api: FakeApi, tmp_pa
     api.handler = send
     path = tmp_path / "vienti.csv"
     path.write_bytes(b"nimi;havainto\nAino;jono kirjastossa\n")
-    request = AiohttpRequest(1)
-    await request.initialize()
-    try:
+    async with make_bot(api.url) as bot:
         with path.open("rb") as handle:
-            data = RequestData(
-                [
-                    RequestParameter("chat_id", 42, None),
-                    RequestParameter(
-                        "document",
-                        "attach://doc",
-                        [InputFile(handle, filename='vienti "2027"\r\n.csv', read_file_handle=False)],
-                    ),
-                ]
-            )
-            for _ in range(2):  # what PTB does after a RetryAfter
-                await request.post(f"{api.url}/bot{TOKEN}/sendDocument", data)
-    finally:
-        await request.shutdown()
+            document = InputFile(handle, filename='vienti "2027"\r\n.csv', read_file_handle=False)
+            for _ in range(2):  # what a rate limiter does after a RetryAfter: the same call again
+                await bot.send_document(42, document)
 
     sent = [fields for method, _, fields in api.received if method == "sendDocument"]
     assert len(sent) == 2
