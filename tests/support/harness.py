@@ -55,13 +55,15 @@ class BotHarness:
         if self.app.post_shutdown is not None:
             await self.app.post_shutdown(self.app)
 
-    async def idle(self, timeout: float = 10.0) -> None:
+    async def idle(self, timeout: float = 30.0) -> None:
         """Wait until every update sent so far has been fetched and fully handled.
 
         Fetched: the sandbox holds no unconfirmed update (PTB's updater confirms a batch by asking
         for the next one, after it queued the batch). Handled: the Application marks each queued
         update done once its handlers returned, which ``update_queue.join()`` waits for. Nothing
-        the handlers started is still waiting on the sandbox. Each step wakes on an event.
+        the handlers started is still waiting on the sandbox. Each step wakes on an event, so the
+        wait ends the moment the bot is idle; ``timeout`` only bounds a bot that never gets there
+        (generous: the first digest on a busy machine takes seconds).
         """
         queue = self.app.update_queue
         try:
