@@ -155,7 +155,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await write_export(settings, reference=args.process, out=args.out)
     if args.command == "purge":
-        from bot.services.retention import purge_cli
+        from bot.cli_purge import purge_cli
 
         return await purge_cli(settings, dry_run=args.dry_run)
     raise AssertionError(args.command)

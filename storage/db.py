@@ -1,7 +1,8 @@
 """The database handle: one engine, one session per unit of work, and backend-specific tuning.
 
-SQLite is the embedded default: WAL so readers do not block the writer, a busy timeout so a CLI
-command beside the running bot waits instead of failing, foreign keys on (cascading deletes are how
+SQLite is the embedded default, through SQLAlchemy's own ``sqlite+aiosqlite`` dialect: WAL so readers
+do not block the writer, a busy timeout so a CLI command beside the running bot waits (in aiosqlite's
+thread, not the event loop) instead of failing, foreign keys on (cascading deletes are how
 ``/forget`` works), and one pooled connection so writes in this process never race each other.
 PostgreSQL is for production and for several instances.
 """
@@ -10,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
-from storage import sqlite_driver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,16 +38,54 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# PostgreSQL SQLSTATEs after which the same unit of work, run again from the start, can succeed.
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "53300",  # too_many_connections
+        "57P01",  # admin_shutdown (pg_terminate_backend, a fast shutdown)
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, in recovery)
+    }
+)
+TRANSIENT_SQLSTATE_CLASSES = ("08",)  # connection exception
+# SQLite primary result codes: another connection holds the lock (BUSY_SNAPSHOT too: a new
+# transaction sees the new snapshot).
+TRANSIENT_SQLITE_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error, the driver error SQLAlchemy wraps (``orig``) and their ``__cause__`` chains."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "orig", None), current.__cause__):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    if isinstance(error, OperationalError):
-        message = str(error).lower()
-        return any(
-            marker in message
-            for marker in ("locked", "busy", "connection", "closed", "terminat", "shutdown", "restart")
-        )
-    return isinstance(error, (ConnectionError, OSError))
+    """Whether the database blinked (by SQLSTATE or SQLite code), rather than refused the work."""
+    for cause in _causes(error):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith(TRANSIENT_SQLSTATE_CLASSES)
+        ):
+            return True
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in TRANSIENT_SQLITE_CODES:
+            return True
+        if isinstance(cause, (ConnectionError, OSError)):
+            return True
+    return False
 
 
 class Database:
@@ -63,8 +101,6 @@ class Database:
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=60,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                module=sqlite_driver.DBAPI,
                 # Every unit of work ends in commit or rollback, so the pool need not roll back again.
                 pool_reset_on_return=None,
             )
@@ -104,7 +140,9 @@ class Database:
         """Run ``work`` in one unit of work, again from the start if the database blinked.
 
         A restarted PostgreSQL or a locked SQLite file is transient: the whole unit is retried, so
-        nothing is half-written and nothing a user sent is lost.
+        nothing is half-written and nothing a user sent is lost. ``work`` may therefore run more than
+        once: it must have no side effects outside the session (no Telegram call, no file written,
+        no in-memory state changed); do those after ``run`` returns.
         """
         delay = first_delay
         for attempt in range(1, attempts + 1):
@@ -136,9 +174,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     mode = cursor.fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
-        # The driver's "SQLITE_BUSY means nothing was done, run it again" holds in WAL mode.
+        # Without WAL a reader blocks the writer, and a CLI command beside the bot would stall it.
         log.warning("SQLite did not switch to WAL (journal mode %s); is the file on a network drive?", mode)
-    # No busy_timeout here: the driver waits for locks in its worker thread (storage/sqlite_driver.py).
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

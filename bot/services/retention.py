@@ -3,31 +3,23 @@
 A week before, the process's facilitators are told (once: ``Process.retention_warned_at``) so they
 can keep a digest or an export. On the day, everything of the process goes: submissions, supports,
 deliveries, prompts, memberships, digests, workshops, organisations and the process itself, and then
-the users who were only in that process. Facilitators hear that it happened. The leader does this
-from the dispatcher's tick (:func:`retention_job`); ``valitupa purge [--dry-run]`` does the purge by
-hand. Messages already in people's Telegram chats are theirs and stay there.
+the users who were only in that process. Facilitators hear that it happened. These are the rules
+and the data side; the leader job that sends the messages is :mod:`bot.jobs.retention_job`, and
+``valitupa purge [--dry-run]`` (:mod:`bot.cli_purge`) purges by hand. Messages already in people's
+Telegram chats are theirs and stay there.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
-from telegram.ext import ExtBot
 
-from bot.context import Services
 from bot.services.people import facilitators_to_tell
-from bot.settings import Settings
-from storage.db import Database
 from storage.models import (
     Delivery,
     DigestRun,
@@ -40,9 +32,6 @@ from storage.models import (
     User,
     Workshop,
 )
-from storage.sqlite_driver import off_the_loop
-
-log = logging.getLogger(__name__)
 
 WARN_BEFORE = timedelta(days=7)
 
@@ -138,15 +127,9 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
     """Delete one process and everything in it, and the users who were only in it.
 
     Explicit deletes child-first rather than trusting cascades alone: erasure must not depend on
-    SQLite's foreign-key pragma.
+    SQLite's foreign-key pragma. Each is one set-based statement (a process may hold tens of
+    thousands of rows); on SQLite they run in aiosqlite's thread, so the bot keeps answering.
     """
-    # On SQLite every statement here runs in the driver's worker thread: a process may hold tens of
-    # thousands of rows, and the bot keeps answering meanwhile.
-    with off_the_loop():
-        await _purge_process(session, process_id=process_id)
-
-
-async def _purge_process(session: AsyncSession, *, process_id: int) -> None:
     memberships = select(Membership.id).where(Membership.process_id == process_id)
     submissions = select(Submission.id).where(Submission.process_id == process_id)
     prompts = select(Prompt.id).where(Prompt.process_id == process_id)
@@ -180,7 +163,7 @@ async def _purge_process(session: AsyncSession, *, process_id: int) -> None:
         await session.execute(delete(User).where(User.id.in_(user_ids), User.id.not_in(still_member)))
 
 
-async def _claim_warnings(session: AsyncSession, *, now: datetime) -> list[Notice]:
+async def claim_warnings(session: AsyncSession, *, now: datetime) -> list[Notice]:
     """Mark the processes whose facilitators are due a warning; return the messages to send."""
     notices: list[Notice] = []
     for process in await session.scalars(select(Process).where(Process.retention_warned_at.is_(None))):
@@ -207,7 +190,8 @@ async def _claim_warnings(session: AsyncSession, *, now: datetime) -> list[Notic
     return notices
 
 
-async def _purge_due(session: AsyncSession, *, now: datetime) -> list[Notice]:
+async def purge_due(session: AsyncSession, *, now: datetime) -> list[Notice]:
+    """Purge every process past its retention; return the messages to send its facilitators."""
     notices: list[Notice] = []
     for process in list(await session.scalars(select(Process).order_by(Process.id))):
         when = purge_at(process)
@@ -225,95 +209,3 @@ async def _purge_due(session: AsyncSession, *, now: datetime) -> list[Notice]:
             )
         )
     return notices
-
-
-async def _send(bot: ExtBot[Any], services: Services, notice: Notice) -> None:
-    for recipient in notice.recipients:
-        text = services.t(
-            recipient.language,
-            notice.key,
-            process=notice.process_name,
-            date=format_date(notice.purge_date, format="long", locale=recipient.language),
-        )
-        try:
-            await bot.send_message(
-                recipient.chat_id, text, parse_mode=ParseMode.HTML, rate_limit_args={"bulk": True}
-            )
-        except Forbidden:
-            log.info("a facilitator of process %d has blocked the bot", notice.process_id)
-        except TelegramError as error:
-            log.warning(
-                "could not send %s for process %d: %s", notice.key, notice.process_id, type(error).__name__
-            )
-
-
-async def retention_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
-    """Leader job: warn a week ahead, purge on the day, tell the facilitators. Idempotent."""
-    warnings = await services.db.run(lambda session: _claim_warnings(session, now=now))
-    for notice in warnings:
-        log.info(
-            "told %d facilitator(s) of process %d about its purge",
-            len(notice.recipients),
-            notice.process_id,
-            extra={"process_id": notice.process_id},
-        )
-        await _send(bot, services, notice)
-    purged = await services.db.run(lambda session: _purge_due(session, now=now))
-    for notice in purged:
-        log.info(
-            "purged process %d after its retention",
-            notice.process_id,
-            extra={"process_id": notice.process_id},
-        )
-        await _send(bot, services, notice)
-
-
-def _print_table(rows: list[PurgeSummary], out: TextIO) -> None:
-    out.write(
-        f"{'id':>4}  {'purge date':<10}  {'ended':<10}  {'participants':>12}  {'submissions':>11}  name\n"
-    )
-    for row in rows:
-        out.write(
-            f"{row.process_id:>4}  {row.purge_date.isoformat():<10}  {row.end_at.date().isoformat():<10}  "
-            f"{row.participants:>12}  {row.submissions:>11}  {row.name}\n"
-        )
-
-
-async def purge(db: Database, *, now: datetime, dry_run: bool, out: TextIO) -> int:
-    """Purge (or, dry, list) every process past its retention at ``now``; returns how many."""
-    due = await db.run(lambda session: due_for_purge(session, now=now))
-    if not due:
-        out.write("No process is past its retention; nothing to purge.\n")
-    else:
-        out.write("Past their retention:\n" if dry_run else "Purging:\n")
-        _print_table(due, out)
-        if dry_run:
-            out.write(f"Dry run: {len(due)} process(es) would be purged; nothing was deleted.\n")
-        else:
-            for row in due:
-
-                async def work(session: AsyncSession, process_id: int = row.process_id) -> None:
-                    await purge_process(session, process_id=process_id)
-
-                await db.run(work)
-                log.info("purged process %d by hand", row.process_id)
-            out.write(f"Purged {len(due)} process(es).\n")
-    upcoming = await db.run(lambda session: upcoming_purges(session, now=now))
-    if upcoming:
-        nxt = upcoming[0]
-        out.write(f"Next: process {nxt.process_id} ({nxt.name}) on {nxt.purge_date.isoformat()}.\n")
-    return len(due)
-
-
-async def purge_cli(settings: Settings, *, dry_run: bool, out: TextIO | None = None) -> int:
-    """``valitupa purge [--dry-run]``: exit status 0; the table goes to standard output."""
-    from bot.domain.clock import SystemClock
-    from storage import migrate
-
-    db = Database(settings.database_url)
-    try:
-        await migrate.upgrade(db)
-        await purge(db, now=SystemClock().now(), dry_run=dry_run, out=out or sys.stdout)
-    finally:
-        await db.dispose()
-    return 0

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.cli_purge import purge
 from bot.domain.programme import parse_process
+from bot.jobs.retention_job import retention_job
 from bot.services.processes import create_process
-from bot.services.retention import purge, retention_job
 from storage import migrate
 from storage.db import Database
 from storage.models import Delivery, Membership, Process, Prompt, Submission, User, Workshop
