@@ -14,7 +14,6 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY messages ./messages
-COPY sandbox ./sandbox
 # Välitupa and every dependency as wheels, so the runtime stage needs no compiler and no network cache.
 RUN pip wheel --wheel-dir /wheels .
 

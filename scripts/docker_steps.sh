@@ -56,7 +56,7 @@ free_port() {
 step "build stage: copy the build context and build wheels (pip wheel --wheel-dir wheels .)"
 mkdir -p "$WORK/src"
 cp "$ROOT/pyproject.toml" "$ROOT/README.md" "$WORK/src/"
-for package in bot handlers storage messages sandbox; do
+for package in bot handlers storage messages; do
   cp -r "$ROOT/$package" "$WORK/src/$package"
 done
 find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
@@ -65,6 +65,9 @@ find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
 (cd "$WORK/src" && PIP_DISABLE_PIP_VERSION_CHECK=1 "$WORK/build-venv/bin/pip" wheel --quiet --wheel-dir "$WORK/wheels" .) \
   2> >(grep -v '^WARNING: Location' >&2)
 echo "wheels: $(ls "$WORK/wheels" | wc -l) ($(ls "$WORK/wheels" | grep -i '^valitupa-'))"
+if "$PYTHON" -m zipfile -l "$WORK"/wheels/valitupa-*.whl | grep -q '^sandbox/'; then
+  fail "the wheel holds the sandbox (a test tool)"
+fi
 
 step "runtime stage: pip install --no-index --find-links=wheels valitupa"
 "$PYTHON" -m venv "$WORK/runtime"
@@ -72,8 +75,10 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 "$WORK/runtime/bin/pip" install --quiet --no-ind
 export PATH="$WORK/runtime/bin:$PATH"
 echo "installed: $(valitupa --help | head -n 1)"
 
-step "the Bot API sandbox: python -m sandbox"
-python -m sandbox --port 0 >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
+step "the Bot API sandbox: python -m sandbox (from the checkout: it is not in the wheel)"
+(cd "$WORK" && python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("sandbox") is not None)') \
+  || fail "the sandbox package was installed from the wheel"
+(cd "$ROOT" && exec python -m sandbox --port 0) >"$WORK/sandbox.out" 2>"$WORK/sandbox.err" &
 PIDS+=("$!")
 for _ in $(seq 1 50); do
   grep -q '^BOT_TOKEN=' "$WORK/sandbox.out" 2>/dev/null && break
