@@ -451,7 +451,7 @@ async def on_answer_choice(update: Update, context: Ctx) -> None:
             if submission.kind == "answer" and submission.delivery_id is not None:
                 delivery = await session.get(Delivery, submission.delivery_id)
                 if delivery is not None and delivery.state == "answered":
-                    delivery.state, delivery.answered_at = "sent", None
+                    delivery.state = "sent"
             submission.kind, submission.prompt_id, submission.delivery_id = "observation", None, None
             submission.updated_at = now
             return (

@@ -651,7 +651,7 @@ async def on_quick_reply(update: Update, context: Ctx) -> None:
         if existing is not None and existing.choice is not None:
             existing.choice, existing.updated_at = label, now
             answer = existing
-            answers.mark_answered(delivery, now)
+            answers.mark_answered(delivery)
         else:
             answer = await answers.record_answer(
                 session,

@@ -211,7 +211,6 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
-    answered_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     reminder_message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -242,7 +241,6 @@ class Submission(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
-    ack_message_id: Mapped[int | None] = mapped_column(BigInteger)
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
     choice: Mapped[str | None] = mapped_column(String(64))

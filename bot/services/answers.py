@@ -54,10 +54,9 @@ async def open_deliveries(session: AsyncSession, *, membership: Membership, now:
     return list(result)
 
 
-def mark_answered(delivery: Delivery, now: datetime) -> None:
+def mark_answered(delivery: Delivery) -> None:
     if delivery.state != "answered":
         delivery.state = "answered"
-        delivery.answered_at = now
 
 
 async def record_answer(
@@ -87,7 +86,7 @@ async def record_answer(
         created_at=now,
     )
     session.add(answer)
-    mark_answered(delivery, now)
+    mark_answered(delivery)
     await session.flush()
     return answer
 
@@ -99,7 +98,7 @@ async def refile_as_answer(
     submission.prompt_id = delivery.prompt_id
     submission.delivery_id = delivery.id
     submission.updated_at = now
-    mark_answered(delivery, now)
+    mark_answered(delivery)
 
 
 async def choice_comment_target(

@@ -536,7 +536,6 @@ async def _answers(
             sent_at=at(sent_day, 7),
             chat_id=user_base + number,
             message_id=5000 + number,
-            answered_at=at(sent_day, 10) if replied else None,
         )
         session.add(delivery)
         await session.flush()
