@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy 2 async models, the database handle, repositories and Alembic migrations."""
+"""Persistence: SQLAlchemy 2 async models, the database handle and Alembic migrations."""
