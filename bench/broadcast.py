@@ -8,8 +8,8 @@ and duplicates (must be 0). Baseline in the same run: a bare python-telegram-bot
 paced rate limiter and concurrency sending N messages, no database at all.
 
 Planning: 10,000 participants × the default programme's 25 prompts, the pure planner
-(:func:`bot.scheduler.plan_changes`) against the baseline of one fresh :class:`bot.domain.planning.Planner`
-per participant (no sharing), and the database write (:func:`bot.scheduler.write_plan_changes`)
+(:func:`bot.domain.planning.plan_changes`) against the baseline of one fresh :class:`bot.domain.planning.Planner`
+per participant (no sharing), and the database write (:func:`bot.services.outbox.write_plan_changes`)
 against the baseline of a plain INSERT of the same rows (no conflict handling), plus the whole
 ``replan_process`` (load, plan, write) and the same again when nothing has changed.
 
@@ -40,10 +40,11 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.context import Services
 from bot.domain.clock import FakeClock
-from bot.domain.planning import Planner
+from bot.domain.planning import PlanInput, Planner, plan_changes
 from bot.domain.programme import parse_process
 from bot.infra.ratelimit import PacedRateLimiter
-from bot.services import outbox as scheduler
+from bot.jobs.dispatcher import in_flight_limit
+from bot.services import outbox
 from bot.services.processes import create_process
 from bot.settings import Settings
 from messages import default_catalog
@@ -137,7 +138,7 @@ async def broadcast_run(
 
     async def plan(session: Any) -> None:
         process = await session.get(Process, process_id)
-        await scheduler.replan_process(session, process, CREATED)
+        await outbox.replan_process(session, process, CREATED)
 
     await db.run(plan)
     settings = Settings(
@@ -208,9 +209,9 @@ async def planning_run(db: Database, participants: int) -> dict[str, float]:
     """Plan the default programme for ``participants`` fresh participants: pure and database."""
     process_id = await seed_process(db, participants, PLAN_USER)
 
-    async def load(session: Any) -> scheduler.PlanInput:
+    async def load(session: Any) -> PlanInput:
         process = await session.get(Process, process_id)
-        return await scheduler.load_plan_input(session, process)
+        return await outbox.load_plan_input(session, process)
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -218,7 +219,7 @@ async def planning_run(db: Database, participants: int) -> dict[str, float]:
     timings["load"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    changes = scheduler.plan_changes(plan_input, CREATED)
+    changes = plan_changes(plan_input, CREATED)
     timings["pure"] = time.perf_counter() - started
     timings["rows"] = len(changes.inserts)
     timings["prompts"] = len(plan_input.items)
@@ -229,7 +230,7 @@ async def planning_run(db: Database, participants: int) -> dict[str, float]:
     timings["pure_baseline"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    await db.run(lambda session: scheduler.write_plan_changes(session, changes))
+    await db.run(lambda session: outbox.write_plan_changes(session, changes))
     timings["write"] = time.perf_counter() - started
 
     prompt_ids = [int(item.prompt_id) for item in plan_input.items]
@@ -253,7 +254,7 @@ async def planning_run(db: Database, participants: int) -> dict[str, float]:
 
     async def full(session: Any) -> None:
         process = await session.get(Process, process_id)
-        await scheduler.replan_process(session, process, CREATED)
+        await outbox.replan_process(session, process, CREATED)
 
     started = time.perf_counter()
     await db.run(full)
@@ -308,7 +309,7 @@ async def main() -> None:
                 f"duplicates {duplicates}   delivered {delivered}/{args.n} in {wall:.1f} s"
             )
             await asyncio.sleep(1.5)  # let the sandbox's bucket refill between the runs
-            in_flight = scheduler.in_flight_limit(rate)
+            in_flight = in_flight_limit(rate)
             base, base_errors = await baseline_run(sandbox, args.n, rate, in_flight)
             print(
                 f"  baseline  {base:7.1f} msg/s = {base / args.limit:.3f} L   429s {base_errors}   "

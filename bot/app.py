@@ -27,9 +27,9 @@ from bot.infra.transport import AiohttpRequest
 from bot.infra.web import prune_job
 from bot.jobs.claims import release_departed_claims
 from bot.jobs.digest_job import run_due_digests
+from bot.jobs.dispatcher import TICK_INTERVAL_S, Dispatcher
 from bot.jobs.duties import Duty, LeaderDuties
 from bot.jobs.retention_job import retention_job
-from bot.services.outbox import TICK_INTERVAL_S, Dispatcher
 from handlers import admin, capture, experiments, facilitator, guard, ideas, join, mydata, reports
 from messages import DEFAULT_LANGUAGE, normalise_language
 

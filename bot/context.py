@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from telegram.request import BaseRequest
 
     from bot.infra.leader import Leader
+    from bot.jobs.dispatcher import Dispatcher
     from bot.jobs.duties import LeaderDuties
-    from bot.services.outbox import Dispatcher
 
 
 @dataclass

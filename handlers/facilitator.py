@@ -32,6 +32,7 @@ from bot.render.prompt import (
     quick_reply_buttons,
 )
 from bot.services import answers
+from bot.services import facilitator_views as views
 from bot.services import outbox as scheduler
 from bot.services.processes import get_process
 from handlers import capture
@@ -96,7 +97,7 @@ def role_label(svc: Services, lang: str, role: str | None) -> str:
 # --- /process ----------------------------------------------------------------------------------
 
 
-def render_roster_lines(svc: Services, lang: str, roster: scheduler.Roster) -> list[str]:
+def render_roster_lines(svc: Services, lang: str, roster: views.Roster) -> list[str]:
     lines: list[str] = []
     organisations = list(roster.organisations) + sorted(
         {org for org, _ in roster.groups} - set(roster.organisations)
@@ -116,7 +117,7 @@ def render_roster_lines(svc: Services, lang: str, roster: scheduler.Roster) -> l
     return lines
 
 
-def member_label(svc: Services, lang: str, line: scheduler.MemberLine) -> str:
+def member_label(svc: Services, lang: str, line: views.MemberLine) -> str:
     if line.name:
         return line.name
     return svc.catalog.plain(
@@ -127,7 +128,7 @@ def member_label(svc: Services, lang: str, line: scheduler.MemberLine) -> str:
     )
 
 
-def render_overview(svc: Services, lang: str, data: scheduler.Overview, now: datetime) -> str:
+def render_overview(svc: Services, lang: str, data: views.Overview, now: datetime) -> str:
     facts = data.facts
     parts = [svc.t(lang, "process.title", process=facts.name)]
     phase_line = svc.t(
@@ -201,7 +202,7 @@ async def on_process(update: Update, context: Ctx) -> None:
         sender, process = await facilitated_process(session, update, now)
         if process is None:
             return refusal(svc, sender.lang)
-        data = await scheduler.overview(session, process, now)
+        data = await views.overview(session, process, now)
         return Out(render_overview(svc, sender.lang, data, now))
 
     out = await svc.db.run(work)
@@ -212,7 +213,7 @@ async def on_process(update: Update, context: Ctx) -> None:
 
 
 def render_schedule(
-    svc: Services, lang: str, facts: ProcessFacts, items: list[scheduler.Upcoming], offset: int
+    svc: Services, lang: str, facts: ProcessFacts, items: list[views.Upcoming], offset: int
 ) -> Out:
     page = items[offset : offset + SCHEDULE_PAGE]
     if not page:
@@ -258,7 +259,7 @@ async def _schedule(update: Update, context: Ctx, offset: int) -> tuple[str, Out
         sender, process = await facilitated_process(session, update, now)
         if process is None:
             return sender.lang, refusal(svc, sender.lang)
-        items = await scheduler.upcoming(session, process, now)
+        items = await views.upcoming(session, process, now)
         facts = (await scheduler.process_facts(session, [process.id]))[process.id]
         return sender.lang, render_schedule(svc, sender.lang, facts, items, offset)
 
@@ -281,7 +282,7 @@ async def on_schedule_page(update: Update, context: Ctx) -> None:
 # --- /participants -----------------------------------------------------------------------------------
 
 
-def render_participants(svc: Services, lang: str, process: Process, roster: scheduler.Roster) -> str:
+def render_participants(svc: Services, lang: str, process: Process, roster: views.Roster) -> str:
     if not roster.participants and not roster.incomplete:
         return svc.t(
             lang, "participants.none", process=process.name, link=svc.invite_link(process.participant_code)
@@ -318,7 +319,7 @@ async def on_participants(update: Update, context: Ctx) -> None:
         sender, process = await facilitated_process(session, update, now)
         if process is None:
             return refusal(svc, sender.lang)
-        roster = await scheduler.roster(session, process)
+        roster = await views.roster(session, process)
         return Out(render_participants(svc, sender.lang, process, roster))
 
     out = await svc.db.run(work)

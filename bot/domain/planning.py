@@ -1,27 +1,41 @@
-"""Planning deliveries: when each participant gets each prompt under a process's delivery policy.
+"""Planning deliveries, pure: the delivery policy of a process, who receives prompts, when each
+participant gets each prompt, and the rows that make the outbox match the programme.
 
-Pure, like :mod:`bot.domain.timing`, and under the same DST conventions. The outbox loads the
-programme and the existing deliveries, plans with :class:`Planner` and writes the differences.
+Pure, like :mod:`bot.domain.timing`, and under the same DST conventions. The outbox service loads a
+:class:`PlanInput` (the programme and the existing deliveries), :func:`plan_changes` decides with
+:class:`Planner`, and the service writes the :class:`PlanChanges`. A process and a membership are
+read through the few attributes named by :class:`DeliverySettings` and :class:`MembershipStatus`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.domain.timing import add_duration, at_local, require_aware
+from bot.domain.states import COUNTED_STATES, FIXED_STATES, DeliveryState
+from bot.domain.timing import add_duration, at_local, parse_clock_time, require_aware
 
 __all__ = [
     "DEFAULT_DAY_START",
     "DeliveryPolicy",
+    "DeliverySettings",
+    "ExistingDelivery",
+    "MembershipStatus",
+    "PlanChanges",
+    "PlanInput",
     "PlanItem",
+    "PlanResult",
     "PlannedDelivery",
     "Planner",
+    "is_eligible",
     "next_allowed",
+    "plan_changes",
     "plan_reminder",
+    "process_policy",
 ]
 
 DEFAULT_DAY_START = time(9, 0)
@@ -110,7 +124,8 @@ class PlanItem:
     order: int
 
 
-DeliveryState = Literal["planned", "expired"]
+PlannedState = Literal["planned", "expired"]
+"""What the planner decides for one prompt (not a :class:`~bot.domain.states.DeliveryState`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +142,7 @@ class PlannedDelivery:
     due_at: datetime
     closes_at: datetime
     nominal_due_at: datetime
-    state: DeliveryState
+    state: PlannedState
 
     @property
     def is_planned(self) -> bool:
@@ -159,7 +174,7 @@ class Planner:
             due = require_aware(item.due_at, f"due_at of {item.prompt_id}")
             closes = require_aware(item.closes_at, f"closes_at of {item.prompt_id}")
             planned = next_allowed(max(due, self.now), policy)
-            state: DeliveryState = "planned" if planned < closes else "expired"
+            state: PlannedState = "planned" if planned < closes else "expired"
             self._base.append(PlannedDelivery(item.prompt_id, item.order, planned, closes, due, state))
         # The cap hands out a day's slots in time order, ties in programme order.
         self._cap_order = sorted(
@@ -239,3 +254,181 @@ def plan_reminder(
         return None
     at = next_allowed(add_duration(sent_at, remind_after, policy.tz), policy)
     return at if at < require_aware(closes_at) else None
+
+
+class DeliverySettings(Protocol):
+    """What a process says about when prompts may go out (a ``Process`` row has these)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def quiet_start(self) -> str | None: ...
+    @property
+    def quiet_end(self) -> str | None: ...
+    @property
+    def skip_weekends(self) -> bool: ...
+    @property
+    def daily_cap(self) -> int | None: ...
+
+
+class MembershipStatus(Protocol):
+    """What decides whether a member receives prompts (a ``Membership`` row has these)."""
+
+    @property
+    def is_facilitator(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def unreachable(self) -> bool: ...
+
+
+def process_policy(process: DeliverySettings) -> DeliveryPolicy:
+    """The process's quiet hours, weekend rule and daily cap as a :class:`DeliveryPolicy`."""
+    start = parse_clock_time(process.quiet_start) if process.quiet_start else None
+    end = parse_clock_time(process.quiet_end) if process.quiet_end else None
+    if start is None or end is None or start == end:
+        start = end = None
+    return DeliveryPolicy(ZoneInfo(process.timezone), start, end, process.skip_weekends, process.daily_cap)
+
+
+def is_eligible(membership: MembershipStatus) -> bool:
+    """Participants who receive prompts: joined completely, not paused, reachable.
+
+    The outbox service states the same rule as SQL for bulk queries."""
+    return (
+        not membership.is_facilitator
+        and bool(membership.complete)
+        and not membership.paused
+        and not membership.unreachable
+    )
+
+
+@dataclass
+class PlanResult:
+    """What a planning run changed."""
+
+    inserted: int = 0
+    moved: int = 0
+    expired: int = 0
+    cancelled: int = 0
+
+    @property
+    def planned(self) -> int:
+        return self.inserted + self.moved
+
+    def __iadd__(self, other: PlanResult) -> PlanResult:
+        self.inserted += other.inserted
+        self.moved += other.moved
+        self.expired += other.expired
+        self.cancelled += other.cancelled
+        return self
+
+
+@dataclass(frozen=True)
+class ExistingDelivery:
+    """A row of the outbox that may be re-planned."""
+
+    id: int
+    state: str
+    due_at: datetime
+
+
+@dataclass
+class PlanInput:
+    """Everything :func:`plan_changes` needs, read from the database by the outbox service."""
+
+    process_id: int
+    policy: DeliveryPolicy
+    items: list[PlanItem]
+    """Active programme prompts (``prompt_id`` is the row id as text)."""
+    members: list[int]
+    fixed: dict[int, set[int]] = field(default_factory=dict)
+    """Per member: prompts already on their way or out (never re-planned)."""
+    counts: dict[int, Counter[date]] = field(default_factory=dict)
+    """Per member: prompts sent (or being sent) per local day, for the daily cap."""
+    existing: dict[tuple[int, int], ExistingDelivery] = field(default_factory=dict)
+    """(member, prompt) → a row that may be re-planned."""
+
+    def add_delivery(
+        self,
+        *,
+        delivery_id: int,
+        prompt_id: int,
+        member_id: int,
+        state: str,
+        due_at: datetime,
+        sent_at: datetime | None,
+        claimed_at: datetime | None,
+    ) -> None:
+        """File one existing row: fixed (and counted towards its day's cap) or re-plannable."""
+        if state in FIXED_STATES:
+            self.fixed.setdefault(member_id, set()).add(prompt_id)
+            if state in COUNTED_STATES:
+                instant = sent_at or claimed_at or due_at
+                self.counts.setdefault(member_id, Counter())[instant.astimezone(self.policy.tz).date()] += 1
+        else:
+            self.existing[(member_id, prompt_id)] = ExistingDelivery(delivery_id, state, due_at)
+
+
+@dataclass
+class PlanChanges:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    """New ``deliveries`` rows (column → value)."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Re-planned rows: ``b_id``, ``b_state`` and ``b_due``, the outbox's bound parameter names."""
+    result: PlanResult = field(default_factory=PlanResult)
+
+    def insert(self, prompt_id: int, member: int, due_at: datetime) -> None:
+        self.inserts.append(
+            {
+                "prompt_id": prompt_id,
+                "membership_id": member,
+                "state": DeliveryState.PENDING,
+                "due_at": due_at,
+                "attempts": 0,
+            }
+        )
+        self.result.inserted += 1
+
+    def move(self, existing: ExistingDelivery, due_at: datetime) -> None:
+        self.updates.append({"b_id": existing.id, "b_state": DeliveryState.PENDING, "b_due": due_at})
+        self.result.moved += 1
+
+    def expire(self, existing: ExistingDelivery | None) -> None:
+        """A row still waiting whose prompt can no longer go out: it expires (anything else stays)."""
+        if existing is None or existing.state != DeliveryState.PENDING:
+            return
+        self.updates.append({"b_id": existing.id, "b_state": DeliveryState.EXPIRED, "b_due": existing.due_at})
+        self.result.expired += 1
+
+
+def plan_changes(plan: PlanInput, now: datetime) -> PlanChanges:
+    """The inserts and updates that make the outbox match the programme at ``now``.
+
+    Members who already received the same prompts share one :class:`Planner` (and, with equal day
+    counts, one computed plan), so a process of thousands plans in milliseconds.
+    """
+    changes = PlanChanges()
+    open_items = [item for item in plan.items if item.closes_at > now]
+    closed_ids = {int(item.prompt_id) for item in plan.items if item.closes_at <= now}
+    planners: dict[frozenset[int], Planner] = {}
+    for member in plan.members:
+        fixed = frozenset(plan.fixed.get(member, ()))
+        planner = planners.get(fixed)
+        if planner is None:
+            items = [item for item in open_items if int(item.prompt_id) not in fixed]
+            planner = planners[fixed] = Planner(items, plan.policy, now=now)
+        for planned in planner.plan(plan.counts.get(member)):
+            prompt_id = int(planned.prompt_id)
+            existing = plan.existing.get((member, prompt_id))
+            if not planned.is_planned:
+                changes.expire(existing)
+            elif existing is None:
+                changes.insert(prompt_id, member, planned.due_at)
+            elif existing.state != DeliveryState.PENDING or existing.due_at != planned.due_at:
+                changes.move(existing, planned.due_at)
+        for prompt_id in closed_ids:
+            changes.expire(plan.existing.get((member, prompt_id)))
+    return changes

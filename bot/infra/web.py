@@ -22,19 +22,20 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ExtBot
 
 from bot.context import Services
-from storage.db import Database
+from bot.domain.states import DeliveryState
+from storage.dialects import insert_ignoring_conflicts
 from storage.models import Delivery, ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ PROCESSED_UPDATES_KEEP = timedelta(days=7)
 PRUNE_EVERY = timedelta(hours=1)
 # What generate_latest() writes.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-DELIVERY_STATES = ("pending", "sending", "sent", "answered", "expired", "failed", "cancelled")
+_PROCESSED_UPDATES = cast(Table, ProcessedUpdate.__table__)
 
 
 def webhook_path(webhook_url: str) -> str:
@@ -81,18 +82,11 @@ def parse_update(data: object, bot: ExtBot[Any]) -> Update | None:
         return None
 
 
-async def record_update(session: AsyncSession, *, update_id: int, now: datetime, db: Database) -> bool:
+async def record_update(session: AsyncSession, *, update_id: int, now: datetime) -> bool:
     """Remember an update id; False when it was already there (a redelivery)."""
-    if db.is_postgres:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement: Any = pg_insert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    result = await session.execute(statement.values(update_id=update_id, received_at=now))
-    return bool(getattr(result, "rowcount", 0) == 1)
+    statement = insert_ignoring_conflicts(session, _PROCESSED_UPDATES, ("update_id",))
+    result: Any = await session.execute(statement.values(update_id=update_id, received_at=now))
+    return bool(result.rowcount == 1)
 
 
 async def prune_processed_updates(session: AsyncSession, *, before: datetime) -> int:
@@ -262,10 +256,9 @@ class WebServer:
             self.metrics.webhook_requests.labels(outcome="bad_request").inc()
             return web.Response(status=400, text="not an update")
         now = self.services.clock.now()
-        db = self.services.db
         try:
-            fresh = await db.run(
-                lambda session: record_update(session, update_id=update.update_id, now=now, db=db),
+            fresh = await self.services.db.run(
+                lambda session: record_update(session, update_id=update.update_id, now=now),
                 attempts=3,
             )
         except Exception as error:
@@ -344,7 +337,7 @@ class WebServer:
                 log.warning("could not read the outbox for /metrics: %s", type(error).__name__)
                 return
             gauge = self.metrics.deliveries_by_state
-            for state in {*DELIVERY_STATES, *by_state}:
+            for state in {*DeliveryState, *by_state}:
                 gauge.labels(state=state).set(by_state.get(state, 0))
             self.metrics.processed_updates.set(processed)
 

@@ -1,24 +1,396 @@
-"""Claims left behind by an instance that died go back to the outbox."""
+"""Claiming deliveries from the outbox, giving claims back, and recording what Telegram answered.
+
+The states of a delivery (:class:`~bot.domain.states.DeliveryState`)::
+
+    pending ──claim──▶ sending ──▶ sent ──▶ answered
+       │                  │
+       │                  ├──▶ failed      (Telegram refused it for good, or too many attempts)
+       │                  └──▶ pending     (429, network trouble, shutting down: try again later)
+       ├──▶ expired   (its answer window closed before it could go out)
+       └──▶ cancelled (paused, unreachable, or the prompt was removed from the programme)
+
+A claim is atomic (``UPDATE … WHERE state='pending' … RETURNING``; ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), so every instance may claim at once and no row is claimed twice.
+
+Crash rule (what happens to a row left in ``sending``):
+
+* A live instance never keeps a claim for long: it claims a batch it can send within seconds, and a
+  row it has not handed to Telegram within :data:`BATCH_DEADLINE_S` (a long 429 pause), or when the
+  process is asked to stop, goes back to ``pending`` at once.
+* So a row still ``sending`` belongs to a process that died. It goes back to ``pending`` and is sent
+  again: at start-up at once if this instance made the claim (same instance name) or if the database
+  is SQLite (only one instance can run on a SQLite file, so any claim found at start-up is dead);
+  otherwise by the leader, as soon as the claimant's database session is gone
+  (:func:`release_departed_claims`), or once the claim is older than :data:`CLAIM_LEASE`.
+* Each result is committed the moment Telegram answers (results arriving together share one
+  commit), so the only message that can arrive twice is one whose request was on the wire, or whose
+  answer was not yet committed, when the process died: at most one per chat being served, and
+  ``in_flight_limit`` chats are served at a time. Rows claimed but not yet handed to Telegram
+  are sent exactly once. (Telegram offers no idempotency key or way to ask whether a message went
+  out, so no rule can make the request on the wire exactly-once; this one makes it the only doubt.)
+* ``attempts`` counts claims; a row that has been claimed :data:`MAX_ATTEMPTS` times without a
+  result is marked ``failed`` rather than crash-looping.
+
+Reminders are sent *at most once*: the claim sets ``reminded_at`` before sending, and a reminder
+interrupted by a crash is not repeated (a missing nudge is better than a doubled one). A 429 or a
+shutdown before the request frees the claim again.
+
+Telegram's answers: ``RetryAfter`` (after the rate limiter's own retries) puts the row back to
+``pending`` after the pause without counting an attempt — a 429 means nothing was sent, so nothing
+is sent twice and nothing is marked failed. ``Forbidden`` (and "chat not found") marks the membership
+unreachable, cancels its pending rows and is never retried. Any other ``BadRequest`` marks the row
+``failed`` with ``last_error``. Network trouble retries with backoff up to :data:`MAX_ATTEMPTS`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
 from bot.context import Services
+from bot.domain.states import DELIVERED_STATES, DeliveryKind, DeliveryState
 from bot.infra.leader import Leader
-from bot.services.outbox import CLAIM_LEASE, release_dead_claims
-from storage.models import Delivery
+from storage.models import Delivery, Membership, Prompt
 
 log = logging.getLogger(__name__)
 
+CLAIM_LEASE = timedelta(minutes=10)
+"""A claim older than this belongs to a dead instance: a live one hands each claimed row to Telegram
+or gives it back within :data:`BATCH_DEADLINE_S` (plus, at worst, the rate limiter's 429 retries)."""
+BATCH_DEADLINE_S = 60.0
+"""A claimed row not handed to Telegram within this long (a long 429 pause) is given back."""
+MAX_ATTEMPTS = 5
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=30)
+ERROR_CHARS = 200
 # An instance whose session has been gone this long is dead (a reconnect takes a tick or two).
 DEPARTED_AFTER_S = 10.0
+
+_DELIVERIES = cast(Table, Delivery.__table__)
+
+
+def retry_backoff(attempts: int) -> timedelta:
+    """How long a delivery waits after network trouble on its ``attempts``-th claim."""
+    return min(RETRY_BASE * 2 ** max(0, attempts - 1), RETRY_MAX)
+
+
+def _returning_ids(result: Any) -> list[int]:
+    return [int(row[0]) for row in result.all()]
+
+
+def _sendable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The prompt is active and open, the participant unpaused and reachable."""
+    return (
+        Prompt.active.is_(True),
+        or_(Prompt.closes_at.is_(None), Prompt.closes_at > now),
+        Membership.paused.is_(False),
+        Membership.unreachable.is_(False),
+    )
+
+
+async def claim_prompts(
+    session: AsyncSession, *, now: datetime, instance: str, limit: int, postgres: bool
+) -> list[int]:
+    """Atomically move up to ``limit`` due, sendable rows from ``pending`` to ``sending``."""
+    candidates = (
+        select(Delivery.id)
+        .join(Prompt, Prompt.id == Delivery.prompt_id)
+        .join(Membership, Membership.id == Delivery.membership_id)
+        .where(Delivery.state == DeliveryState.PENDING, Delivery.due_at <= now, *_sendable(now))
+        .order_by(Delivery.due_at, Prompt.position, Delivery.id)
+        .limit(limit)
+    )
+    if postgres:
+        candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(candidates), Delivery.state == DeliveryState.PENDING)
+        .values(
+            state=DeliveryState.SENDING, claimed_by=instance, claimed_at=now, attempts=Delivery.attempts + 1
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return _returning_ids(result)
+
+
+async def claim_reminders(
+    session: AsyncSession, *, now: datetime, instance: str, limit: int, postgres: bool
+) -> list[int]:
+    """Atomically mark up to ``limit`` due reminders as taken (``reminded_at``): at most once."""
+    candidates = (
+        select(Delivery.id)
+        .join(Prompt, Prompt.id == Delivery.prompt_id)
+        .join(Membership, Membership.id == Delivery.membership_id)
+        .where(
+            Delivery.state == DeliveryState.SENT,
+            Delivery.reminded_at.is_(None),
+            Delivery.remind_at <= now,
+            *_sendable(now),
+        )
+        .order_by(Delivery.remind_at, Delivery.id)
+        .limit(limit)
+    )
+    if postgres:
+        candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(candidates), Delivery.state == DeliveryState.SENT, Delivery.reminded_at.is_(None)
+        )
+        .values(reminded_at=now)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return _returning_ids(result)
+
+
+async def release_dead_claims(
+    session: AsyncSession, *, now: datetime, instance: str | None, lease: timedelta, all_rows: bool = True
+) -> int:
+    """Return claims of dead processes to ``pending`` (the crash rule above).
+
+    ``instance=None`` with ``all_rows`` takes every ``sending`` row (SQLite at start-up); otherwise
+    rows claimed by ``instance`` and rows whose claim is older than ``lease``. Rows claimed
+    :data:`MAX_ATTEMPTS` times already are marked failed instead.
+    """
+    stale = Delivery.claimed_at < now - lease
+    if instance is None:
+        condition: ColumnElement[bool] = stale if not all_rows else Delivery.state == DeliveryState.SENDING
+    else:
+        condition = or_(Delivery.claimed_by == instance, stale)
+    failed: Any = await session.execute(
+        update(Delivery)
+        .where(Delivery.state == DeliveryState.SENDING, condition, Delivery.attempts >= MAX_ATTEMPTS)
+        .values(state=DeliveryState.FAILED, last_error="interrupted too many times")
+        .execution_options(synchronize_session=False)
+    )
+    released: Any = await session.execute(
+        update(Delivery)
+        .where(Delivery.state == DeliveryState.SENDING, condition)
+        .values(state=DeliveryState.PENDING, claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if failed.rowcount:
+        log.warning("%d deliveries failed after %d interrupted attempts", failed.rowcount, MAX_ATTEMPTS)
+    return int(released.rowcount or 0)
+
+
+async def expire_closed(session: AsyncSession, *, now: datetime) -> int:
+    """Pending rows whose prompt closed will never be sent: mark them expired."""
+    closed = select(Prompt.id).where(Prompt.closes_at.is_not(None), Prompt.closes_at <= now)
+    result: Any = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.state == DeliveryState.PENDING, Delivery.due_at <= now, Delivery.prompt_id.in_(closed)
+        )
+        .values(state=DeliveryState.EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+class ClaimedReminder(NamedTuple):
+    delivery_id: int
+    reminded_at: datetime | None
+    """As the claim set it: a reminder is given back only if no one has claimed it since."""
+
+
+async def release_unsent(
+    session: AsyncSession, *, prompts: Sequence[int], reminders: Sequence[ClaimedReminder], instance: str
+) -> int:
+    """Give back claims that were never handed to Telegram (stopping, 429 pause, deadline)."""
+    released = 0
+    if prompts:
+        result: Any = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(prompts)),
+                Delivery.state == DeliveryState.SENDING,
+                Delivery.claimed_by == instance,
+            )
+            .values(
+                state=DeliveryState.PENDING, claimed_by=None, claimed_at=None, attempts=Delivery.attempts - 1
+            )
+            .execution_options(synchronize_session=False)
+        )
+        released += int(result.rowcount or 0)
+    for reminder in reminders:
+        result = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == reminder.delivery_id,
+                Delivery.reminded_at == reminder.reminded_at,
+                Delivery.reminder_message_id.is_(None),
+            )
+            .values(reminded_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        released += int(result.rowcount or 0)
+    return released
+
+
+class SentPrompt(NamedTuple):
+    delivery_id: int
+    at: datetime
+    chat_id: int
+    message_id: int
+    remind_at: datetime | None
+
+
+class SentReminder(NamedTuple):
+    delivery_id: int
+    message_id: int
+
+
+# The per-message statements are built once: compiling an ORM UPDATE costs more than running it,
+# and they run once for every message sent.
+_RECORD_SENT = (
+    _DELIVERIES.update()
+    .where(
+        _DELIVERIES.c.id == bindparam("b_id"),
+        *(_DELIVERIES.c.state != literal(state.value) for state in DELIVERED_STATES),
+    )
+    .values(
+        state=literal(DeliveryState.SENT.value),
+        sent_at=bindparam("b_at"),
+        chat_id=bindparam("b_chat"),
+        message_id=bindparam("b_message"),
+        remind_at=bindparam("b_remind"),
+        last_error=None,
+    )
+)
+_RECORD_REMINDER = (
+    _DELIVERIES.update()
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(reminder_message_id=bindparam("b_message"))
+)
+
+
+async def record_sent(
+    session: AsyncSession, prompts: Sequence[SentPrompt], reminders: Sequence[SentReminder]
+) -> None:
+    """Telegram took these messages. Whatever happened to a row meanwhile (a pause, a re-plan), the
+    message did go out."""
+    if prompts:
+        await session.execute(
+            _RECORD_SENT,
+            [
+                {
+                    "b_id": p.delivery_id,
+                    "b_at": p.at,
+                    "b_chat": p.chat_id,
+                    "b_message": p.message_id,
+                    "b_remind": p.remind_at,
+                }
+                for p in prompts
+            ],
+        )
+    if reminders:
+        await session.execute(
+            _RECORD_REMINDER, [{"b_id": r.delivery_id, "b_message": r.message_id} for r in reminders]
+        )
+
+
+async def record_failures(
+    session: AsyncSession, kind: DeliveryKind, failures: Sequence[tuple[int, str]]
+) -> None:
+    """Claimed rows (delivery id, reason) that will not go out: a prompt fails with the reason; a
+    reminder keeps its prompt's state and only notes the reason."""
+    for delivery_id, error in failures:
+        values: dict[str, Any] = {"last_error": error[:ERROR_CHARS]}
+        if kind == DeliveryKind.PROMPT:
+            values["state"] = DeliveryState.FAILED
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id, Delivery.state.in_((DeliveryState.SENDING, DeliveryState.SENT))
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def record_unreachable(
+    session: AsyncSession,
+    *,
+    kind: DeliveryKind,
+    delivery_id: int,
+    membership_id: int,
+    error: str,
+    instance: str,
+) -> None:
+    """The participant blocked the bot (or is gone): stop trying, tell the facilitator via /process.
+    Their other pending rows, and those this instance claimed with this one, are cancelled; planning
+    brings them back if they become reachable again."""
+    await session.execute(
+        update(Membership)
+        .where(Membership.id == membership_id)
+        .values(unreachable=True)
+        .execution_options(synchronize_session=False)
+    )
+    # The prompt fails (unless it was no longer claimed); a reminder only notes why it did not go out.
+    this: list[ColumnElement[bool]] = [Delivery.id == delivery_id]
+    values: dict[str, Any] = {"last_error": error[:ERROR_CHARS]}
+    if kind == DeliveryKind.PROMPT:
+        this.append(Delivery.state == DeliveryState.SENDING)
+        values["state"] = DeliveryState.FAILED
+    await session.execute(
+        update(Delivery).where(*this).values(**values).execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.membership_id == membership_id,
+            or_(
+                Delivery.state == DeliveryState.PENDING,
+                and_(Delivery.state == DeliveryState.SENDING, Delivery.claimed_by == instance),
+            ),
+        )
+        .values(state=DeliveryState.CANCELLED, claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_retry(
+    session: AsyncSession, *, delivery_id: int, attempts: int, instance: str, due: datetime, counts: bool
+) -> None:
+    """A prompt back to ``pending`` at ``due``. A 429 does not count as an attempt (nothing was sent);
+    other failures do, and after :data:`MAX_ATTEMPTS` the row fails. (A reminder is not retried
+    this way: after a 429 it is given back with :func:`release_unsent`, otherwise it is dropped.)"""
+    if counts and attempts >= MAX_ATTEMPTS:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING)
+            .values(
+                state=DeliveryState.FAILED, last_error=f"no answer from Telegram after {attempts} attempts"
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.state == DeliveryState.SENDING,
+            Delivery.claimed_by == instance,
+        )
+        .values(
+            state=DeliveryState.PENDING,
+            due_at=due,
+            claimed_by=None,
+            claimed_at=None,
+            attempts=Delivery.attempts if counts else Delivery.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def release_departed_claims(services: Services, bot: ExtBot[Any], now: datetime) -> None:
@@ -34,10 +406,10 @@ async def release_departed_claims(services: Services, bot: ExtBot[Any], now: dat
     if not services.db.is_postgres or not isinstance(leader, Leader) or not leader.leading:
         return
 
-    async def claimants(session: Any) -> list[str]:
+    async def claimants(session: AsyncSession) -> list[str]:
         rows = await session.scalars(
             select(Delivery.claimed_by)
-            .where(Delivery.state == "sending", Delivery.claimed_by.is_not(None))
+            .where(Delivery.state == DeliveryState.SENDING, Delivery.claimed_by.is_not(None))
             .where(Delivery.claimed_by != services.instance)
             .distinct()
         )
@@ -55,7 +427,7 @@ async def release_departed_claims(services: Services, bot: ExtBot[Any], now: dat
         if checked - absent.setdefault(name, checked) < DEPARTED_AFTER_S:
             continue
 
-        async def release(session: Any, name: str = name) -> int:
+        async def release(session: AsyncSession, name: str = name) -> int:
             return await release_dead_claims(session, now=now, instance=name, lease=CLAIM_LEASE)
 
         released = await services.db.run(release)

@@ -18,8 +18,9 @@ def new_code(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
 
 
-def _seconds(value: object) -> int | None:
-    return int(value.total_seconds()) if isinstance(value, timedelta) else None
+def whole_seconds(value: timedelta | None) -> int | None:
+    """A duration as the whole seconds the database stores (``remind_after_s``, ``closes_after_s``)."""
+    return int(value.total_seconds()) if value is not None else None
 
 
 def prompt_row(process_id: int, prompt: PromptSpec, now: datetime) -> Prompt:
@@ -31,8 +32,8 @@ def prompt_row(process_id: int, prompt: PromptSpec, now: datetime) -> Prompt:
         when_text=str(prompt.when),
         texts=dict(prompt.texts),
         options=[dict(option) for option in prompt.options],
-        remind_after_s=_seconds(prompt.remind_after),
-        closes_after_s=_seconds(prompt.closes_after),
+        remind_after_s=whole_seconds(prompt.remind_after),
+        closes_after_s=whole_seconds(prompt.closes_after),
         position=prompt.order,
         due_at=prompt.due_at,
         closes_at=prompt.closes_at,

@@ -173,7 +173,7 @@ async def test_when_the_leader_is_killed_mid_broadcast_the_other_instance_finish
     import aiohttp
     from sqlalchemy import select
 
-    from bot.services.outbox import in_flight_limit
+    from bot.jobs.dispatcher import in_flight_limit
     from storage.models import Delivery, Membership
 
     async with fresh_database("postgresql", tmp_path) as url:

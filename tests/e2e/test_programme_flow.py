@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.services.outbox import CLAIM_LEASE, broadcast
+from bot.jobs.claims import CLAIM_LEASE
+from bot.services.outbox import broadcast
 from storage.models import Delivery, Membership, Prompt, Submission
 from tests.support.config import make_settings
 from tests.support.factories import process_yaml

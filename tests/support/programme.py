@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from bot.services.outbox import Dispatcher, plan_member
+from bot.jobs.dispatcher import Dispatcher
+from bot.services.outbox import plan_member
 from storage.models import Delivery, Membership, Organisation, Process, Prompt, User
 from tests.support.harness import BotHarness
 

@@ -1,111 +1,27 @@
-"""Planning the outbox and claiming from it, on the database (both backends), without a bot."""
+"""The outbox service on the database (both backends), without a bot: planning participants,
+re-planning, replacing the programme and broadcasts."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bot.domain.planning import DeliveryPolicy, PlanItem
 from bot.domain.programme import dump_process, parse_process
-from bot.services import outbox as scheduler
-from bot.services.processes import create_process
-from storage.models import Delivery, Membership, Organisation, Process, Prompt, Submission, User
+from bot.services import outbox
+from storage.models import Delivery, Membership, Process, Prompt, Submission
 from tests.support.factories import process_yaml
-
-HELSINKI = ZoneInfo("Europe/Helsinki")
-JOINED = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
-
-
-def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=HELSINKI).astimezone(UTC)
-
-
-def reflection(prompt_id: str, when: str, phase: int, **extra: str) -> str:
-    lines = [
-        f"  - id: {prompt_id}",
-        f"    phase: {phase}",
-        f"    when: {when}",
-        "    kind: reflection",
-        f"    text: {{fi: 'Mitä {prompt_id} herätti?', sv: 'Vad väckte {prompt_id}?', en: 'What did {prompt_id} raise?'}}",
-    ]
-    lines += [f"    {key}: {value}" for key, value in extra.items()]
-    return "\n".join(lines) + "\n"
-
-
-async def make_process(db, text: str | None = None) -> int:
-    text = text or process_yaml()
-    spec = parse_process(text)
-
-    async def work(session):
-        process = await create_process(session, spec=spec, source_yaml=text, created_by=None, now=JOINED)
-        return process.id
-
-    return await db.run(work)
-
-
-async def add_member(
-    db, process_id: int, user_id: int, *, organisation: int = 0, role: str = "employee"
-) -> int:
-    async def work(session):
-        orgs = list(
-            await session.scalars(
-                select(Organisation.id)
-                .where(Organisation.process_id == process_id)
-                .order_by(Organisation.position)
-            )
-        )
-        session.add(User(id=user_id, consent="given", consent_at=JOINED, language="fi", created_at=JOINED))
-        membership = Membership(
-            process_id=process_id,
-            user_id=user_id,
-            organisation_id=orgs[organisation],
-            role=role,
-            pseudonym=f"P-{user_id}",
-            complete=True,
-            joined_at=JOINED,
-        )
-        session.add(membership)
-        await session.flush()
-        return membership.id
-
-    return await db.run(work)
-
-
-async def plan(db, member_id: int, now: datetime) -> scheduler.PlanResult:
-    async def work(session):
-        membership = await session.get(Membership, member_id)
-        return await scheduler.plan_member(session, membership, now)
-
-    return await db.run(work)
-
-
-async def outbox(db, member_id: int) -> dict[str, tuple[str, datetime]]:
-    """prompt key → (state, due_at) for one participant."""
-    async with db.session() as session:
-        rows = await session.execute(
-            select(Prompt.key, Delivery.state, Delivery.due_at)
-            .join(Prompt, Prompt.id == Delivery.prompt_id)
-            .where(Delivery.membership_id == member_id)
-        )
-        return {key: (state, due) for key, state, due in rows.all()}
-
-
-async def set_state(db, member_id: int, key: str, state: str, **values) -> None:
-    async def work(session):
-        prompt_id = select(Prompt.id).where(Prompt.key == key).scalar_subquery()
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.membership_id == member_id, Delivery.prompt_id == prompt_id)
-            .values(state=state, **values)
-        )
-
-    await db.run(work)
-
-
-# --- planning -----------------------------------------------------------------------------------
+from tests.support.outbox import (
+    HELSINKI,
+    JOINED,
+    add_member,
+    deliveries,
+    local,
+    make_process,
+    plan,
+    reflection,
+    set_state,
+)
 
 
 async def test_a_new_participant_gets_every_prompt_of_the_programme_once(db) -> None:
@@ -115,7 +31,7 @@ async def test_a_new_participant_gets_every_prompt_of_the_programme_once(db) -> 
     await plan(db, member, JOINED)
     await plan(db, member, JOINED)  # planning twice changes nothing
 
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     spec = parse_process(process_yaml())
     assert set(planned) == {prompt.id for prompt in spec.prompts}
     assert all(state == "pending" for state, _ in planned.values())
@@ -132,7 +48,7 @@ async def test_late_joiner_gets_only_prompts_whose_window_is_still_open(db) -> N
 
     await plan(db, member, joined)
 
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     assert not [key for key in planned if key.startswith("p1-")]
     # The phase 2 reflection (W2 +1d, open a week) is still open: it goes out now.
     assert planned["p2-reflection"] == ("pending", joined)
@@ -146,7 +62,7 @@ async def test_quiet_hours_move_an_evening_prompt_to_the_morning(db) -> None:
 
     await plan(db, member, JOINED)
 
-    assert (await outbox(db, member))["x-evening"][1] == local(2027, 2, 7, 8)
+    assert (await deliveries(db, member))["x-evening"][1] == local(2027, 2, 7, 8)
 
 
 async def test_daily_cap_moves_the_excess_to_the_next_morning_in_programme_order(db) -> None:
@@ -158,7 +74,7 @@ async def test_daily_cap_moves_the_excess_to_the_next_morning_in_programme_order
 
     await plan(db, member, JOINED)
 
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     assert planned["x-cap1"][1] == local(2027, 2, 27, 10)
     assert planned["x-cap2"][1] == local(2027, 2, 27, 11)
     assert planned["x-cap3"][1] == local(2027, 2, 28, 8)
@@ -170,7 +86,7 @@ async def test_a_prompt_after_the_dst_change_keeps_its_local_time(db) -> None:
 
     await plan(db, member, JOINED)
 
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     # W4 is 18 March (UTC+2); "W4 +12d 09:00" is 30 March, after the change to summer time (UTC+3).
     assert planned["p4-log"][1] == datetime(2027, 3, 30, 6, 0, tzinfo=UTC)
     assert planned["p4-started"][1] == datetime(2027, 3, 23, 7, 0, tzinfo=UTC)
@@ -184,7 +100,7 @@ async def test_weekends_are_skipped_when_the_process_says_so(db) -> None:
     await plan(db, member, JOINED)
 
     # 27 February 2027 is a Saturday: Monday 1 March at the end of quiet hours.
-    assert (await outbox(db, member))["x-saturday"][1] == local(2027, 3, 1, 8)
+    assert (await deliveries(db, member))["x-saturday"][1] == local(2027, 3, 1, 8)
 
 
 async def test_pause_cancels_what_is_pending_and_resume_brings_back_what_is_still_open(db) -> None:
@@ -196,16 +112,16 @@ async def test_pause_cancels_what_is_pending_and_resume_brings_back_what_is_stil
         async def work(session):
             membership = await session.get(Membership, member)
             membership.paused = paused
-            await scheduler.on_pause_change(session, membership, now)
+            await outbox.on_pause_change(session, membership, now)
 
         await db.run(work)
 
     await flip(True, JOINED)
-    assert {state for state, _ in (await outbox(db, member)).values()} == {"cancelled"}
+    assert {state for state, _ in (await deliveries(db, member)).values()} == {"cancelled"}
 
     resumed = local(2027, 2, 6, 10)
     await flip(False, resumed)
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     assert planned["p2-reflection"] == ("pending", resumed)
     assert planned["p1-reflection"][0] == "cancelled"  # closed while paused: never sent
     assert planned["p5-closing"][0] == "pending"
@@ -218,15 +134,15 @@ async def test_replanning_never_touches_what_was_sent_or_answered(db) -> None:
     sent_at = local(2027, 1, 15, 9)
     await set_state(db, member, "p1-reflection", "answered", sent_at=sent_at, message_id=55)
     await set_state(db, member, "p1-everyday", "sent", sent_at=local(2027, 1, 18, 9), message_id=56)
-    before = await outbox(db, member)
+    before = await deliveries(db, member)
 
     async def replan(session):
         process = await session.get(Process, process_id)
-        return await scheduler.replan_process(session, process, local(2027, 1, 19, 10))
+        return await outbox.replan_process(session, process, local(2027, 1, 19, 10))
 
     await db.run(replan)
 
-    after = await outbox(db, member)
+    after = await deliveries(db, member)
     assert after["p1-reflection"] == before["p1-reflection"]
     assert after["p1-everyday"] == before["p1-everyday"]
     async with db.session() as session:
@@ -249,7 +165,7 @@ async def test_sent_prompts_count_towards_the_daily_cap(db) -> None:
 
     await plan(db, member, local(2027, 2, 27, 10, 5))
 
-    assert (await outbox(db, member))["x-two"][1] == local(2027, 2, 28, 8)
+    assert (await deliveries(db, member))["x-two"][1] == local(2027, 2, 28, 8)
 
 
 async def test_replacing_the_programme_keeps_identity_deactivates_removed_and_re_plans(db) -> None:
@@ -279,7 +195,7 @@ async def test_replacing_the_programme_keeps_identity_deactivates_removed_and_re
 
     async def replace(session):
         process = await session.get(Process, process_id)
-        return await scheduler.replace_programme(session, process, new_spec, text, now)
+        return await outbox.replace_programme(session, process, new_spec, text, now)
 
     change = await db.run(replace)
 
@@ -290,106 +206,11 @@ async def test_replacing_the_programme_keeps_identity_deactivates_removed_and_re
         prompts = {p.key: p for p in await session.scalars(select(Prompt))}
     assert prompts["p1-reflection"].id == old_ids["p1-reflection"]
     assert prompts["p4-checkin"].active is False
-    planned = await outbox(db, member)
+    planned = await deliveries(db, member)
     assert planned["p1-reflection"][0] == "answered"
     assert planned["p4-checkin"][0] == "cancelled"
     assert planned["p4-plan"][1] == local(2027, 3, 20, 9)
     assert planned["x-new"] == ("pending", local(2027, 3, 21, 10))
-
-
-# --- the pure planner over many participants ----------------------------------------------------------
-
-
-def test_participants_with_the_same_history_share_one_plan() -> None:
-    items = [PlanItem(str(n), local(2027, 2, 1 + n, 9), local(2027, 2, 10 + n, 9), n) for n in range(1, 6)]
-    policy = DeliveryPolicy(HELSINKI, None, None, False, 2)
-    plan_input = scheduler.PlanInput(1, policy, items, list(range(1, 1001)))
-
-    changes = scheduler.plan_changes(plan_input, JOINED)
-
-    assert changes.result.inserted == 5000
-    assert {row["membership_id"] for row in changes.inserts} == set(range(1, 1001))
-
-
-# --- claiming ------------------------------------------------------------------------------------
-
-
-async def due_rows(db, count: int, now: datetime) -> list[int]:
-    process_id = await make_process(db)
-    members = [await add_member(db, process_id, 2000 + n) for n in range(count)]
-
-    async def work(session):
-        prompt = await scheduler.broadcast(
-            session, process_id=process_id, kind="announcement", texts={"fi": "Hei kaikki!"}, now=now
-        )
-        return prompt.id
-
-    await db.run(work)
-    return members
-
-
-async def test_two_instances_never_claim_the_same_delivery(db) -> None:
-    await due_rows(db, 40, JOINED)
-
-    async def claim(instance: str) -> list[int]:
-        return await db.run(
-            lambda s: scheduler.claim_prompts(
-                s, now=JOINED, instance=instance, limit=25, postgres=db.is_postgres
-            )
-        )
-
-    first, second = await asyncio.gather(claim("a"), claim("b"))
-
-    assert not set(first) & set(second)
-    assert len(first) + len(second) == 40
-    assert await claim("c") == []
-
-
-async def test_a_claim_left_by_a_dead_process_is_returned_by_the_documented_rule(db) -> None:
-    await due_rows(db, 3, JOINED)
-    claimed = await db.run(
-        lambda s: scheduler.claim_prompts(s, now=JOINED, instance="old", limit=10, postgres=db.is_postgres)
-    )
-    assert len(claimed) == 3
-
-    # Another live instance leaves a fresh claim alone …
-    other = await db.run(
-        lambda s: scheduler.release_dead_claims(s, now=JOINED, instance="new", lease=scheduler.CLAIM_LEASE)
-    )
-    # … the same instance name after a restart takes its own back at once …
-    own = await db.run(
-        lambda s: scheduler.release_dead_claims(s, now=JOINED, instance="old", lease=scheduler.CLAIM_LEASE)
-    )
-    assert (other, own) == (0, 3)
-
-    # … and anyone takes a claim back once it is older than the lease.
-    await db.run(
-        lambda s: scheduler.claim_prompts(s, now=JOINED, instance="old", limit=10, postgres=db.is_postgres)
-    )
-    later = JOINED + scheduler.CLAIM_LEASE + timedelta(seconds=1)
-    stale = await db.run(
-        lambda s: scheduler.release_dead_claims(s, now=later, instance="new", lease=scheduler.CLAIM_LEASE)
-    )
-    assert stale == 3
-
-
-async def test_a_delivery_whose_prompt_closed_expires_instead_of_going_out(db) -> None:
-    process_id = await make_process(db)
-    member = await add_member(db, process_id, 1001)
-    await plan(db, member, JOINED)
-    after_close = local(2027, 1, 23, 12)  # p1-reflection closed on 22 January
-
-    claimed = await db.run(
-        lambda s: scheduler.claim_prompts(s, now=after_close, instance="a", limit=50, postgres=db.is_postgres)
-    )
-    expired = await db.run(lambda s: scheduler.expire_closed(s, now=after_close))
-
-    planned = await outbox(db, member)
-    assert planned["p1-reflection"][0] == "expired"
-    assert expired >= 1
-    claimed_keys = {key for key, (state, _) in planned.items() if state == "sending"}
-    assert len(claimed) == len(claimed_keys)
-    assert "p1-reflection" not in claimed_keys
 
 
 async def test_broadcast_reaches_every_reachable_unpaused_participant_who_has_joined(db) -> None:
@@ -404,7 +225,7 @@ async def test_broadcast_reaches_every_reachable_unpaused_participant_who_has_jo
     await db.run(tweak)
 
     async def send(session):
-        prompt = await scheduler.broadcast(
+        prompt = await outbox.broadcast(
             session,
             process_id=process_id,
             kind="loop",

@@ -1,16 +1,32 @@
-"""Planning deliveries: quiet hours, weekends, late joiners, the daily cap, reminders."""
+"""Planning deliveries: quiet hours, weekends, late joiners, the daily cap, reminders; the delivery
+policy of a process, who receives prompts, and the outbox rows a plan inserts, moves or expires."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.domain.planning import DeliveryPolicy, PlanItem, Planner, next_allowed, plan_reminder
+from bot.domain.planning import (
+    DeliveryPolicy,
+    ExistingDelivery,
+    PlanInput,
+    PlanItem,
+    Planner,
+    PlanResult,
+    is_eligible,
+    next_allowed,
+    plan_changes,
+    plan_reminder,
+    process_policy,
+)
+from bot.domain.states import DeliveryState
 from bot.domain.timing import to_utc
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
+JOINED = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
 
 
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -266,3 +282,150 @@ def test_reminder_goes_to_the_next_allowed_time_before_the_prompt_closes() -> No
     assert wall(reminder) == datetime(2027, 2, 4, 8, 0)
     assert plan_reminder(sent, timedelta(days=2), sent + timedelta(days=1), policy()) is None
     assert plan_reminder(sent, None, sent + timedelta(days=1), policy()) is None
+
+
+def test_participants_with_the_same_history_share_one_plan() -> None:
+    items = [PlanItem(str(n), local(2027, 2, 1 + n, 9), local(2027, 2, 10 + n, 9), n) for n in range(1, 6)]
+    capped = DeliveryPolicy(HELSINKI, None, None, False, 2)
+    plan_input = PlanInput(1, capped, items, list(range(1, 1001)))
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert changes.result.inserted == 5000
+    assert {row["membership_id"] for row in changes.inserts} == set(range(1, 1001))
+
+
+@dataclass
+class Settings:
+    timezone: str = "Europe/Helsinki"
+    quiet_start: str | None = "20:00"
+    quiet_end: str | None = "08:00"
+    skip_weekends: bool = False
+    daily_cap: int | None = None
+
+
+@dataclass
+class Status:
+    is_facilitator: bool = False
+    complete: bool = True
+    paused: bool = False
+    unreachable: bool = False
+
+
+def one_prompt(due: datetime, closes: datetime) -> list[PlanItem]:
+    return [PlanItem("7", due, closes, 1)]
+
+
+def test_the_policy_of_a_process_has_its_quiet_hours_weekends_and_cap() -> None:
+    policy = process_policy(Settings(skip_weekends=True, daily_cap=2))
+
+    assert policy.tz == HELSINKI
+    assert (policy.quiet_start, policy.quiet_end) == (time(20, 0), time(8, 0))
+    assert policy.skip_weekends is True
+    assert policy.daily_cap == 2
+
+
+def test_quiet_hours_that_start_and_end_together_or_half_given_are_no_quiet_hours() -> None:
+    for quiet in (("22:00", "22:00"), ("22:00", None), (None, "07:00")):
+        policy = process_policy(Settings(quiet_start=quiet[0], quiet_end=quiet[1]))
+        assert (policy.quiet_start, policy.quiet_end) == (None, None)
+
+
+def test_only_complete_reachable_unpaused_participants_receive_prompts() -> None:
+    assert is_eligible(Status())
+    assert not is_eligible(Status(is_facilitator=True))
+    assert not is_eligible(Status(complete=False))
+    assert not is_eligible(Status(paused=True))
+    assert not is_eligible(Status(unreachable=True))
+
+
+def test_rows_on_their_way_or_out_are_fixed_and_count_towards_their_local_day() -> None:
+    plan_input = PlanInput(1, process_policy(Settings()), [], [5])
+    evening = datetime(2027, 2, 1, 22, 30, tzinfo=UTC)  # 00:30 on 2 February in Helsinki
+
+    plan_input.add_delivery(
+        delivery_id=1,
+        prompt_id=10,
+        member_id=5,
+        state="sent",
+        due_at=JOINED,
+        sent_at=evening,
+        claimed_at=None,
+    )
+    plan_input.add_delivery(
+        delivery_id=2, prompt_id=11, member_id=5, state="failed", due_at=JOINED, sent_at=None, claimed_at=None
+    )
+    plan_input.add_delivery(
+        delivery_id=3,
+        prompt_id=12,
+        member_id=5,
+        state="cancelled",
+        due_at=JOINED,
+        sent_at=None,
+        claimed_at=None,
+    )
+
+    assert plan_input.fixed == {5: {10, 11}}
+    assert plan_input.counts[5] == {date(2027, 2, 2): 1}
+    assert plan_input.existing == {(5, 12): ExistingDelivery(3, "cancelled", JOINED)}
+
+
+def test_a_cancelled_row_is_planned_again_and_a_pending_one_moves_to_its_new_time() -> None:
+    due = local(2027, 2, 3, 9)
+    plan_input = PlanInput(1, process_policy(Settings()), one_prompt(due, local(2027, 2, 10, 9)), [5, 6])
+    plan_input.existing[(5, 7)] = ExistingDelivery(1, DeliveryState.CANCELLED, due)
+    plan_input.existing[(6, 7)] = ExistingDelivery(2, DeliveryState.PENDING, local(2027, 2, 2, 9))
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert changes.inserts == []
+    assert changes.updates == [
+        {"b_id": 1, "b_state": "pending", "b_due": due},
+        {"b_id": 2, "b_state": "pending", "b_due": due},
+    ]
+    assert (changes.result.moved, changes.result.planned) == (2, 2)
+
+
+def test_a_row_already_planned_for_its_time_is_left_alone() -> None:
+    due = local(2027, 2, 3, 9)
+    plan_input = PlanInput(1, process_policy(Settings()), one_prompt(due, local(2027, 2, 10, 9)), [5])
+    plan_input.existing[(5, 7)] = ExistingDelivery(1, DeliveryState.PENDING, due)
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert (changes.inserts, changes.updates, changes.result) == ([], [], PlanResult())
+
+
+def test_a_pending_row_whose_prompt_closed_expires_and_other_rows_stay() -> None:
+    closed = one_prompt(local(2027, 1, 1, 9), local(2027, 1, 5, 9))
+    plan_input = PlanInput(1, process_policy(Settings()), closed, [5, 6])
+    plan_input.existing[(5, 7)] = ExistingDelivery(1, DeliveryState.PENDING, local(2027, 1, 1, 9))
+    plan_input.existing[(6, 7)] = ExistingDelivery(2, DeliveryState.CANCELLED, local(2027, 1, 1, 9))
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert changes.updates == [{"b_id": 1, "b_state": "expired", "b_due": local(2027, 1, 1, 9)}]
+    assert changes.result.expired == 1
+    assert changes.inserts == []
+
+
+def test_a_prompt_that_cannot_go_out_before_it_closes_is_not_inserted() -> None:
+    # Due at 21:00 and closing at 23:00: quiet hours hold it until after it has closed.
+    late = one_prompt(local(2027, 2, 3, 21), local(2027, 2, 3, 23))
+    plan_input = PlanInput(1, process_policy(Settings()), late, [5])
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert (changes.inserts, changes.updates) == ([], [])
+
+
+def test_a_fixed_prompt_is_never_planned_again() -> None:
+    due = local(2027, 2, 3, 9)
+    plan_input = PlanInput(1, process_policy(Settings()), one_prompt(due, local(2027, 2, 10, 9)), [5, 6])
+    plan_input.fixed[5] = {7}
+
+    changes = plan_changes(plan_input, JOINED)
+
+    assert [row["membership_id"] for row in changes.inserts] == [6]
+    assert changes.inserts[0]["state"] == "pending"
+    assert changes.inserts[0]["due_at"] == due

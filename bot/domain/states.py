@@ -1,0 +1,50 @@
+"""The closed sets of state words stored as strings: a delivery's state, a message's kind, consent.
+
+Each is a :class:`~enum.StrEnum`, so a member compares equal to, hashes like and is stored as its
+value: the database columns stay plain strings and need no migration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DeliveryState(StrEnum):
+    """Where one prompt for one participant (a row of the outbox) stands.
+
+    ``pending`` → ``sending`` (claimed) → ``sent`` → ``answered``; a claim can also end ``failed`` or
+    go back to ``pending``; an unsent row can become ``expired`` (its window closed) or
+    ``cancelled`` (paused, unreachable, or the prompt left the programme).
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+FIXED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED, DeliveryState.FAILED)
+"""Rows that re-planning never touches: on their way out, out, or given up."""
+REPLANNABLE_STATES = (DeliveryState.PENDING, DeliveryState.EXPIRED, DeliveryState.CANCELLED)
+COUNTED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED)
+"""Rows that count towards a participant's daily cap."""
+DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.ANSWERED)
+"""Rows whose message reached the participant (answer rates count these)."""
+
+
+class DeliveryKind(StrEnum):
+    """What the dispatcher sends for a delivery: the prompt itself, or its one reminder."""
+
+    PROMPT = "prompt"
+    REMINDER = "reminder"
+
+
+class Consent(StrEnum):
+    """A user's answer to the privacy notice (``users.consent``)."""
+
+    PENDING = "pending"
+    GIVEN = "given"
+    DECLINED = "declined"

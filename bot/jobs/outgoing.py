@@ -1,0 +1,120 @@
+"""A claimed batch made ready to send: each row rendered for its participant, in sending order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.domain.planning import DeliveryPolicy, process_policy
+from bot.domain.states import DeliveryKind
+from bot.render.prompt import (
+    ANSWERABLE_KINDS,
+    RenderedMessage,
+    placeholder_values,
+    prompt_message,
+    reminder_message,
+)
+from bot.services.outbox import process_facts
+from messages import Catalog
+from storage.models import Delivery, Membership, Process, Prompt, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outgoing:
+    """One message to send, prepared in a unit of work and sent outside it."""
+
+    kind: DeliveryKind
+    delivery_id: int
+    membership_id: int
+    chat_id: int
+    message: RenderedMessage
+    attempts: int
+    policy: DeliveryPolicy
+    remind_after: timedelta | None
+    closes_at: datetime | None
+    reminded_at: datetime | None = None
+    claimed: float = 0.0
+    """Monotonic time of the claim: not handed to Telegram within BATCH_DEADLINE_S, it is given back."""
+
+
+class Claimed(NamedTuple):
+    """One claimed batch: how many rows were claimed, those ready to send, and how many could not be
+    prepared (recorded as failed in the same unit of work)."""
+
+    claimed: int
+    outgoing: list[Outgoing]
+    broken: int
+
+
+def markup(message: RenderedMessage) -> InlineKeyboardMarkup | None:
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in message.buttons]
+    )
+
+
+async def prepare(
+    session: AsyncSession, catalog: Catalog, ids: Sequence[int], kind: DeliveryKind
+) -> tuple[list[Outgoing], list[tuple[int, str]]]:
+    """The claimed rows rendered for their participants, in sending order, and the (delivery id,
+    reason) of those that could not be rendered."""
+    rows = (
+        await session.execute(
+            select(Delivery, Prompt, Membership.user_id, Membership.process_id, User.language)
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+            .join(Membership, Membership.id == Delivery.membership_id)
+            .join(User, User.id == Membership.user_id)
+            .where(Delivery.id.in_(list(ids)))
+            .order_by(Delivery.due_at, Prompt.position, Delivery.id)
+        )
+    ).all()
+    process_ids = {row[3] for row in rows}
+    facts = await process_facts(session, process_ids)
+    policies = {
+        p.id: process_policy(p)
+        for p in await session.scalars(select(Process).where(Process.id.in_(process_ids)))
+    }
+    outgoing: list[Outgoing] = []
+    broken: list[tuple[int, str]] = []
+    values: dict[tuple[int, str], dict[str, str]] = {}
+    render = prompt_message if kind == DeliveryKind.PROMPT else reminder_message
+    for delivery, prompt, user_id, process_id, language in rows:
+        lang = language or facts[process_id].language
+        try:
+            key = (prompt.id, lang)
+            if key not in values:
+                values[key] = placeholder_values(catalog, lang, facts[process_id], prompt.due_at)
+            message = render(
+                catalog, lang, prompt, facts[process_id], delivery_id=delivery.id, values=values[key]
+            )
+        except Exception as error:
+            log.error("could not render delivery %d: %s", delivery.id, type(error).__name__, exc_info=error)
+            broken.append((delivery.id, f"render: {type(error).__name__}"))
+            continue
+        outgoing.append(
+            Outgoing(
+                kind=kind,
+                delivery_id=delivery.id,
+                membership_id=delivery.membership_id,
+                chat_id=user_id,
+                message=message,
+                attempts=delivery.attempts,
+                policy=policies[process_id],
+                remind_after=timedelta(seconds=prompt.remind_after_s)
+                if prompt.remind_after_s and prompt.kind in ANSWERABLE_KINDS
+                else None,
+                closes_at=prompt.closes_at,
+                reminded_at=delivery.reminded_at,
+            )
+        )
+    return outgoing, broken
