@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import messages
-from bot.domain.planning import DeliveryPolicy, PlanItem, Planner
+from bot.domain.planning import DeliveryPolicy, PlanItem, Planner, process_policy
 from bot.domain.process import ProcessFacts, WorkshopFact, phase_at, placeholder_values
 from bot.domain.programme import (
     DEFAULT_PROGRAMME_PATH,
@@ -26,7 +26,6 @@ from bot.domain.programme import (
 from bot.domain.text import localized
 from bot.domain.timing import DigestSpec
 from bot.render.prompt import fill_placeholders, quick_reply_buttons
-from bot.services.outbox import process_policy
 from bot.services.processes import apply_settings
 from messages import Catalog, default_catalog, missing_translations, placeholders
 from storage.models import Process
