@@ -12,6 +12,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.states import DeliveryState
 from bot.services import answers, contributions, outbox
 from bot.services.contributions import THEMES, Media
 from handlers.common import (
@@ -450,8 +451,8 @@ async def on_answer_choice(update: Update, context: Ctx) -> None:
         if delivery_id == 0:
             if submission.kind == "answer" and submission.delivery_id is not None:
                 delivery = await session.get(Delivery, submission.delivery_id)
-                if delivery is not None and delivery.state == "answered":
-                    delivery.state = "sent"
+                if delivery is not None and delivery.state == DeliveryState.ANSWERED:
+                    delivery.state = DeliveryState.SENT
             submission.kind, submission.prompt_id, submission.delivery_id = "observation", None, None
             submission.updated_at = now
             return (

@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 
 from bot.context import Ctx, Services
+from bot.domain.states import Consent
 from bot.services import people
 from messages import normalise_language
 from storage.models import Membership, User
@@ -38,13 +39,13 @@ class Who:
 
     @property
     def lang(self) -> str:
-        if self.user is not None and self.user.consent == "given" and self.user.language:
+        if self.user is not None and self.user.consent == Consent.GIVEN and self.user.language:
             return self.user.language
         return self.client_language
 
     @property
     def consented(self) -> bool:
-        return self.user is not None and self.user.consent == "given"
+        return self.user is not None and self.user.consent == Consent.GIVEN
 
     @property
     def participant(self) -> Membership | None:
@@ -62,12 +63,12 @@ async def who(session: AsyncSession, update: Update, *, now: datetime | None = N
     )
     if (
         user is not None
-        and user.consent == "given"
+        and user.consent == Consent.GIVEN
         and membership is None
         and user.active_membership_id is None
     ):
         membership = await people.active_membership(session, user)
-    if user is None or user.consent != "given":
+    if user is None or user.consent != Consent.GIVEN:
         membership = None
     return Who(
         user_id=sender.id,

@@ -21,6 +21,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.context import Ctx, Services
 from bot.domain.programme import ProcessFileError, dump_process, parse_process, problem_text
+from bot.domain.states import DELIVERED_STATES
 from bot.render.prompt import (
     AD_HOC_KINDS,
     KIND_ICONS,
@@ -641,7 +642,7 @@ async def on_quick_reply(update: Update, context: Ctx) -> None:
         prompt = delivery.prompt
         options = list(prompt.options or [])
         index = int(parts[2])
-        if index >= len(options) or delivery.state not in ("sent", "answered"):
+        if index >= len(options) or delivery.state not in DELIVERED_STATES:
             return lang, "button.stale", None, None
         if not answers.is_open(prompt, now):
             return lang, "quick.closed", None, None

@@ -8,10 +8,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.domain.states import DeliveryState
 from bot.services.contributions import Media
 from storage.models import Delivery, Membership, Prompt, Submission
-
-ANSWERABLE_STATES = ("sent", "answered")
 
 
 def is_open(prompt: Prompt, now: datetime) -> bool:
@@ -44,7 +43,7 @@ async def open_deliveries(session: AsyncSession, *, membership: Membership, now:
         .join(Prompt, Prompt.id == Delivery.prompt_id)
         .where(
             Delivery.membership_id == membership.id,
-            Delivery.state == "sent",
+            Delivery.state == DeliveryState.SENT,
             Prompt.kind.not_in(("reminder", "announcement")),
             Prompt.closes_at > now,
         )
@@ -55,8 +54,8 @@ async def open_deliveries(session: AsyncSession, *, membership: Membership, now:
 
 
 def mark_answered(delivery: Delivery) -> None:
-    if delivery.state != "answered":
-        delivery.state = "answered"
+    if delivery.state != DeliveryState.ANSWERED:
+        delivery.state = DeliveryState.ANSWERED
 
 
 async def record_answer(

@@ -32,6 +32,7 @@ from bot.domain.digest_model import (
 )
 from bot.domain.digest_sections import IDEAS_KEPT, OPEN_KINDS, Audience, TextSections, assemble, chart_window
 from bot.domain.privacy import Member
+from bot.domain.states import DeliveryState
 from bot.services.people import ROLES
 from storage.models import (
     Delivery,
@@ -194,7 +195,7 @@ async def _activity(
             select(
                 Delivery.prompt_id,
                 func.count(),
-                func.sum(case((Delivery.state == "answered", 1), else_=0)),
+                func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
             )
             .join(Prompt, Prompt.id == Delivery.prompt_id)
             .where(Prompt.process_id == process_id, Delivery.sent_at >= start, Delivery.sent_at < end)

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.digest_model import PromptInfo
 from bot.domain.digest_sections import option_value
 from bot.domain.privacy import ExportAttribution, Member, cell_partition
+from bot.domain.states import DeliveryState
 from bot.domain.text import localized
 from bot.services.digest import load_members, organisation_names, prompt_infos
 from bot.services.people import ROLES
@@ -466,7 +467,7 @@ async def _participation_counts(
             select(
                 Delivery.membership_id,
                 func.count(),
-                func.sum(case((Delivery.state == "answered", 1), else_=0)),
+                func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
             )
             .join(Prompt, Prompt.id == Delivery.prompt_id)
             .where(

@@ -11,6 +11,7 @@ from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from bot.domain.states import Consent, DeliveryState
 from storage.models import (
     Delivery,
     Membership,
@@ -43,7 +44,7 @@ def _user_with_membership_statement() -> Select[Any]:
         .join(Prompt, Prompt.id == Delivery.prompt_id)
         .where(
             Delivery.membership_id == Membership.id,
-            Delivery.state == "sent",
+            Delivery.state == DeliveryState.SENT,
             Prompt.kind.not_in(("reminder", "announcement")),
             Prompt.closes_at > bindparam("now", type_=UTCDateTime()),
         )
@@ -95,18 +96,18 @@ async def record_refusal(session: AsyncSession, *, user_id: int, now: datetime) 
     """Declining stores nothing but the refusal itself."""
     user = await session.get(User, user_id)
     if user is None:
-        session.add(User(id=user_id, consent="declined", consent_at=now, created_at=now))
-    elif user.consent != "given":
-        user.consent, user.consent_at = "declined", now
+        session.add(User(id=user_id, consent=Consent.DECLINED, consent_at=now, created_at=now))
+    elif user.consent != Consent.GIVEN:
+        user.consent, user.consent_at = Consent.DECLINED, now
 
 
 async def give_consent(session: AsyncSession, *, user_id: int, language: str, now: datetime) -> User:
     user = await session.get(User, user_id)
     if user is None:
-        user = User(id=user_id, consent="given", consent_at=now, language=language, created_at=now)
+        user = User(id=user_id, consent=Consent.GIVEN, consent_at=now, language=language, created_at=now)
         session.add(user)
     else:
-        user.consent, user.consent_at = "given", now
+        user.consent, user.consent_at = Consent.GIVEN, now
         user.language = user.language or language
     await session.flush()
     return user
@@ -316,7 +317,7 @@ async def facilitators_to_tell(session: AsyncSession, process_id: int) -> list[F
             Membership.process_id == process_id,
             Membership.is_facilitator.is_(True),
             Membership.unreachable.is_(False),
-            User.consent == "given",
+            User.consent == Consent.GIVEN,
         )
         .order_by(User.id)
     )
