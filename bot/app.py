@@ -30,7 +30,20 @@ from bot.jobs.digest_job import run_due_digests
 from bot.jobs.dispatcher import TICK_INTERVAL_S, Dispatcher
 from bot.jobs.duties import Duty, LeaderDuties
 from bot.jobs.retention_job import retention_job
-from handlers import admin, capture, experiments, facilitator, guard, ideas, join, mydata, reports
+from handlers import (
+    admin,
+    announce,
+    capture,
+    checkins,
+    experiments,
+    facilitator,
+    guard,
+    ideas,
+    join,
+    mydata,
+    programme,
+    reports,
+)
 from messages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)
@@ -67,9 +80,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
 
 # Every handler module, in the order PTB tries them. Order matters in three places: the guard
-# (groups -2/-1) runs before everything else; facilitator features come before capture, whose
-# catch-all would otherwise take a facilitator's YAML upload or a check-in comment; the fallbacks
-# for unknown commands and stale buttons come last.
+# (groups -2/-1) runs before everything else; facilitator features (programme's YAML upload
+# above all) come before capture, whose catch-all for documents would otherwise file a
+# facilitator's programme as an observation; the fallbacks for unknown commands and stale buttons
+# come last.
 FEATURES: tuple[Feature, ...] = (
     guard.register,
     join.register,
@@ -78,6 +92,9 @@ FEATURES: tuple[Feature, ...] = (
     mydata.register,
     admin.register,
     facilitator.register,
+    programme.register,
+    announce.register,
+    checkins.register,
     reports.register,
     capture.register,
     mydata.register_fallbacks,

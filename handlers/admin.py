@@ -59,7 +59,7 @@ async def on_newprocess(update: Update, context: Ctx) -> None:
         return
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.user is None or not sender.consented:
             from bot.services import people
 
@@ -148,7 +148,7 @@ async def on_confirm(update: Update, context: Ctx) -> None:
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         state = dict(sender.user.state or {}) if sender.user else {}
         if (
             sender.user is None

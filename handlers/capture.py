@@ -311,7 +311,7 @@ async def on_observe(update: Update, context: Ctx) -> None:
         update_state = Input(text=text, media=None, chat_id=message.chat_id, message_id=message.message_id)
 
         async def store(session: AsyncSession) -> list[Out]:
-            sender = await who(session, update)
+            sender = await who(session, update, now=svc.clock.now())
             if sender.participant is None:
                 return [Out(svc.t(sender.lang, "start.ask_facilitator"))]
             step = Step(svc=svc, session=session, sender=sender, state={}, now=svc.clock.now())
@@ -323,7 +323,7 @@ async def on_observe(update: Update, context: Ctx) -> None:
         return
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None or sender.user is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         sender.user.state = {"flow": "observe"}
@@ -341,7 +341,7 @@ async def on_edit(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None:
             return sender.lang, False
         updated = await contributions.update_from_edit(
@@ -362,7 +362,7 @@ async def on_unsupported(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> str:
-        return (await who(session, update)).lang
+        return (await who(session, update, now=svc.clock.now())).lang
 
     lang = await svc.db.run(work)
     await reply(update, svc.t(lang, "capture.unsupported"))
@@ -376,7 +376,7 @@ async def on_observation_button(update: Update, context: Ctx) -> None:
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         lang = sender.lang
         if len(parts) < 3 or not parts[1].isdigit():
             return lang, "button.stale", None, None
@@ -439,7 +439,7 @@ async def on_answer_choice(update: Update, context: Ctx) -> None:
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         lang = sender.lang
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or sender.participant is None:
             return lang, "button.stale", None

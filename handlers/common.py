@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 
-from bot.context import Ctx, Services
 from bot.domain.states import Consent
 from bot.services import people
+from bot.services.processes import get_process
 from messages import normalise_language
-from storage.models import Membership, User
+from storage.models import Membership, Process, User
 
 Button = tuple[str, str]
 
@@ -54,13 +53,12 @@ class Who:
         return membership if membership is not None and membership.complete else None
 
 
-async def who(session: AsyncSession, update: Update, *, now: datetime | None = None) -> Who:
+async def who(session: AsyncSession, update: Update, *, now: datetime) -> Who:
+    """The sender of ``update``; ``now`` (the services' clock) decides which prompts are open."""
     sender = update.effective_user
     if sender is None:
         raise ValueError("update without a sender")
-    user, membership, open_prompts = await people.user_with_active_membership(
-        session, sender.id, now=datetime.now(UTC) if now is None else now
-    )
+    user, membership, open_prompts = await people.user_with_active_membership(session, sender.id, now=now)
     if (
         user is not None
         and user.consent == Consent.GIVEN
@@ -126,19 +124,31 @@ async def edit_callback_message(
     )
 
 
-def services(context: Ctx) -> Services:
-    return context.services
-
-
 def callback_parts(update: Update) -> list[str]:
     query = update.callback_query
     return (query.data or "").split(":") if query is not None else []
 
 
-def state_of(user: User | None) -> dict[str, Any]:
-    return dict(user.state or {}) if user is not None else {}
+@dataclass(frozen=True)
+class Facilitating:
+    """The sender's active membership is a facilitator's of ``process``."""
+
+    sender: Who
+    process: Process
 
 
-def set_state(user: User, flow: str | None, **data: Any) -> None:
-    """Store the open dialogue on the user row so it survives a restart of the bot."""
-    user.state = {"flow": flow, **data} if flow else None
+@dataclass(frozen=True)
+class NotFacilitating:
+    sender: Who
+
+
+async def require_facilitator(
+    session: AsyncSession, update: Update, now: datetime
+) -> Facilitating | NotFacilitating:
+    """Facilitator commands are authorised against the sender's *active* membership only."""
+    sender = await who(session, update, now=now)
+    membership = sender.membership
+    if not sender.consented or membership is None or not membership.is_facilitator:
+        return NotFacilitating(sender)
+    process = await get_process(session, membership.process_id)
+    return NotFacilitating(sender) if process is None else Facilitating(sender, process)

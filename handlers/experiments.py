@@ -26,7 +26,7 @@ async def on_experiment(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None or sender.user is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         ideas = await contributions.own_ideas(session, membership=sender.participant)
@@ -47,7 +47,7 @@ async def on_pick(update: Update, context: Ctx) -> None:
     parts = callback_parts(update)
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         state = dict(sender.user.state or {}) if sender.user else {}
         if (
             sender.user is None

@@ -57,7 +57,7 @@ async def on_idea(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None or sender.user is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         sender.user.state = {"flow": "idea", "step": "name", "data": {}}
@@ -131,7 +131,7 @@ async def on_continue_mine(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         state = dict(sender.user.state or {}) if sender.user else {}
         if sender.user is None or state.get("flow") != "idea" or state.get("step") != "similar":
             return sender.lang, False
@@ -148,7 +148,7 @@ async def on_ideas(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         page = await contributions.idea_page(session, membership=sender.participant, page=0)
@@ -165,7 +165,7 @@ async def on_ideas_page(update: Update, context: Ctx) -> None:
     number = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None:
             return sender.lang, None
         page = await contributions.idea_page(session, membership=sender.participant, page=number)
@@ -182,7 +182,7 @@ async def on_support(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         lang = sender.lang
         if len(parts) != 3 or not parts[1].isdigit() or sender.participant is None or sender.user is None:
             return lang, "button.stale", None

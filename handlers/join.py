@@ -33,7 +33,7 @@ async def start(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         invite = await people.find_invite(session, code) if code else None
         if invite is None:
             if sender.consented and sender.membership is not None:
@@ -193,7 +193,7 @@ async def on_language(update: Update, context: Ctx) -> None:
     lang = parts[1] if len(parts) > 1 and parts[1] in LANGUAGES else None
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if not sender.consented or lang is None:
             return sender, None
         assert sender.user is not None
@@ -221,7 +221,7 @@ async def on_organisation(update: Update, context: Ctx) -> None:
     organisation_id = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         membership = sender.membership
         if membership is None or membership.is_facilitator:
             return sender, None, None
@@ -248,7 +248,7 @@ async def on_role(update: Update, context: Ctx) -> None:
     role = parts[1] if len(parts) > 1 and parts[1] in people.ROLES else None
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         membership = sender.membership
         if membership is None or role is None or membership.is_facilitator:
             return sender, None
@@ -272,7 +272,7 @@ async def on_name(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         membership = sender.membership
         if membership is None or membership.role is None or membership.organisation_id is None:
             return sender, None
@@ -302,7 +302,7 @@ async def on_active_process(update: Update, context: Ctx) -> None:
     membership_id = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
 
     async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         membership = await people.membership_by_id(session, membership_id)
         if membership is None or membership.user_id != sender.user_id or sender.user is None:
             return sender, None
@@ -321,7 +321,7 @@ async def help_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session):  # type: ignore[no-untyped-def]
-        return await who(session, update)
+        return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
     if not sender.consented:
@@ -335,7 +335,7 @@ async def privacy_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session):  # type: ignore[no-untyped-def]
-        return await who(session, update)
+        return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
     process = sender.membership.process if sender.membership else None
@@ -356,7 +356,7 @@ async def language_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session):  # type: ignore[no-untyped-def]
-        return await who(session, update)
+        return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
     if not sender.consented:

@@ -19,7 +19,7 @@ async def on_mydata(update: Update, context: Ctx) -> None:
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, dict[str, object] | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if not sender.consented:
             return sender.lang, None
         return sender.lang, await people.export_own_data(session, user_id=sender_id)
@@ -42,7 +42,7 @@ async def on_forget(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         return sender.lang, sender.user is not None
 
     lang, known = await svc.db.run(work)
@@ -67,7 +67,7 @@ async def on_forget_choice(update: Update, context: Ctx) -> None:
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, int | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if not confirmed or sender.user is None:
             return sender.lang, None
         return sender.lang, await people.forget(session, user_id=sender_id)
@@ -84,7 +84,7 @@ async def set_paused(update: Update, context: Ctx, paused: bool) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> Out:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         sender.participant.paused = paused
@@ -109,7 +109,7 @@ async def on_cancel(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if sender.user is None or not sender.user.state:
             return sender.lang, False
         sender.user.state = None
@@ -123,7 +123,7 @@ async def on_unknown_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> str:
-        return (await who(session, update)).lang
+        return (await who(session, update, now=svc.clock.now())).lang
 
     await reply(update, svc.t(await svc.db.run(work), "command.unknown"))
 

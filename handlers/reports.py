@@ -216,7 +216,7 @@ async def on_loop(update: Update, context: Ctx) -> None:
     svc = context.services
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         if _facilitator(sender) is None or sender.user is None:
             return sender.lang, False
         sender.user.state = {"flow": "loop", "step": LOOP_STEPS[0], "data": {}}
@@ -381,7 +381,7 @@ async def on_hide(update: Update, context: Ctx) -> None:
     target = message.reply_to_message if message is not None else None
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         membership = _facilitator(sender)
         if membership is None:
             return sender.lang, None
@@ -427,7 +427,7 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
     user_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
-        sender = await who(session, update)
+        sender = await who(session, update, now=svc.clock.now())
         lang = sender.lang
         if action is None or not sender.consented:
             return lang, "button.stale", None

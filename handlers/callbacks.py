@@ -1,0 +1,410 @@
+"""Callback data of every inline button: one dataclass per kind of button, with its wire format.
+
+``encode()`` builds the ``callback_data`` string, ``decode()`` reads it back (``None`` when it is
+malformed or stale), and ``pattern()`` is the regular expression its ``CallbackQueryHandler`` is
+registered with. The wire format is the one buttons already sent in chats carry (a two-letter
+prefix and ``:``-separated fields), so it must not change. Telegram allows 64 bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Self
+
+from telegram import Update
+
+from bot.render.prompt import QUICK_REPLY_PREFIX
+from bot.services.contributions import THEMES
+from bot.services.people import ROLES
+from messages import LANGUAGES
+
+MAX_BYTES = 64
+
+
+class Callback:
+    """A kind of button. Subclasses set ``PREFIX`` and implement ``encode`` and ``_parse``."""
+
+    PREFIX: ClassVar[str]
+    # Whole-data match for kinds that have exactly one value; otherwise every "<prefix>:…".
+    EXACT: ClassVar[bool] = False
+
+    def encode(self) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def pattern(cls) -> str:
+        return rf"^{cls.PREFIX}:go$" if cls.EXACT else rf"^{cls.PREFIX}:"
+
+    @classmethod
+    def decode(cls, data: str | None) -> Self | None:
+        parts = (data or "").split(":")
+        if parts[0] != cls.PREFIX:
+            return None
+        return cls._parse(parts[1:])
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, update: Update) -> Self | None:
+        """The pressed button of ``update``, if it is one of this kind."""
+        query = update.callback_query
+        return cls.decode(query.data) if query is not None else None
+
+
+def _number(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class YesNo(Callback):
+    """A confirmation: ``<prefix>:<yes word>`` confirms, anything else under the prefix declines."""
+
+    confirmed: bool
+    YES: ClassVar[str]
+    NO: ClassVar[str]
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.YES if self.confirmed else self.NO}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls(fields[:1] == [cls.YES])
+
+
+@dataclass(frozen=True)
+class AnnounceChoice(YesNo):
+    PREFIX = "an"
+    YES, NO = "send", "no"
+
+
+@dataclass(frozen=True)
+class LoopChoice(YesNo):
+    PREFIX = "lp"
+    YES, NO = "send", "no"
+
+
+@dataclass(frozen=True)
+class ForgetChoice(YesNo):
+    PREFIX = "fg"
+    YES, NO = "yes", "no"
+
+
+@dataclass(frozen=True)
+class NewProcessChoice(YesNo):
+    PREFIX = "np"
+    YES, NO = "yes", "no"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls(fields == [cls.YES])
+
+
+@dataclass(frozen=True)
+class ShowName(YesNo):
+    PREFIX = "nm"
+    YES, NO = "y", "n"
+
+
+@dataclass(frozen=True)
+class QuickReply(Callback):
+    """A check-in option under a delivered prompt (built by ``bot.render.prompt``)."""
+
+    PREFIX = QUICK_REPLY_PREFIX
+    delivery_id: int
+    option: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.delivery_id}:{self.option}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) != 2 or not all(field.isdigit() for field in fields):
+            return None
+        return cls(int(fields[0]), int(fields[1]))
+
+
+@dataclass(frozen=True)
+class ProgrammeDownload(Callback):
+    PREFIX = "pg"
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:dl"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls()
+
+
+@dataclass(frozen=True)
+class NudgePick(Callback):
+    PREFIX = "nu"
+    prompt_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.prompt_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return None if number is None else cls(number)
+
+
+@dataclass(frozen=True)
+class SchedulePage(Callback):
+    """A later page of /schedule; a malformed offset is the first page."""
+
+    PREFIX = "sc"
+    offset: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.offset}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return cls(number or 0)
+
+
+@dataclass(frozen=True)
+class IdeasPage(Callback):
+    PREFIX = "ip"
+    page: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.page}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls((_number(fields[0]) if fields else None) or 0)
+
+
+@dataclass(frozen=True)
+class SupportIdea(Callback):
+    """Support toggled from the idea list (on ``page``) or from the similar-idea check (no page)."""
+
+    PREFIX = "su"
+    idea_id: int
+    page: int | None
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.idea_id}:{'s' if self.page is None else self.page}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) != 2 or not fields[0].isdigit():
+            return None
+        page = None if fields[1] == "s" else (_number(fields[1]) or 0)
+        return cls(int(fields[0]), page)
+
+
+@dataclass(frozen=True)
+class ContinueMine(Callback):
+    """Go on with one's own idea after the similar-idea check."""
+
+    PREFIX = "id"
+    EXACT = True
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:go"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls() if fields == ["go"] else None
+
+
+@dataclass(frozen=True)
+class ExperimentPick(Callback):
+    """The idea an experiment tries out; 0 is a new experiment of its own."""
+
+    PREFIX = "ex"
+    idea_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.idea_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return None if number is None else cls(number)
+
+
+@dataclass(frozen=True)
+class DigestExport(Callback):
+    """Under a weekly digest: the export of that process."""
+
+    PREFIX = "dg"
+    process_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:x:{self.process_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) != 2 or fields[0] != "x" or not fields[1].isdigit():
+            return None
+        return cls(int(fields[1]))
+
+
+@dataclass(frozen=True)
+class HideChoice(Callback):
+    """``h`` hides one of several references, ``u`` restores a hidden one."""
+
+    PREFIX = "hd"
+    action: Literal["h", "u"]
+    ref: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.action}:{self.ref}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) != 2 or not fields[1].isdigit():
+            return None
+        if fields[0] == "h":
+            return cls("h", int(fields[1]))
+        if fields[0] == "u":
+            return cls("u", int(fields[1]))
+        return None
+
+
+@dataclass(frozen=True)
+class Consent(Callback):
+    """The privacy notice answered for the invite ``code``."""
+
+    PREFIX = "cs"
+    accepted: bool
+    code: str
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{'y' if self.accepted else 'n'}:{self.code}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        answer, code = [*fields, "", ""][:2]
+        return cls(answer == "y", code)
+
+
+@dataclass(frozen=True)
+class LanguagePick(Callback):
+    PREFIX = "lg"
+    lang: str
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.lang}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls(fields[0]) if fields and fields[0] in LANGUAGES else None
+
+
+@dataclass(frozen=True)
+class OrganisationPick(Callback):
+    PREFIX = "og"
+    organisation_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.organisation_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if fields else None
+        return None if number is None else cls(number)
+
+
+@dataclass(frozen=True)
+class RolePick(Callback):
+    PREFIX = "rl"
+    role: str
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.role}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls(fields[0]) if fields and fields[0] in ROLES else None
+
+
+@dataclass(frozen=True)
+class ActiveProcess(Callback):
+    """The membership to make active (/switch)."""
+
+    PREFIX = "ap"
+    membership_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.membership_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if fields else None
+        return None if number is None else cls(number)
+
+
+@dataclass(frozen=True)
+class ObservationAction(Callback):
+    """A button under an observation: a theme (``th`` with a known ``theme``), anonymity (``anon``),
+    refile as an idea (``idea``) or as an answer (``ans``). An unknown action or theme still decodes,
+    and the handler calls it stale."""
+
+    PREFIX = "ob"
+    submission_id: int
+    action: str
+    theme: str | None = None
+
+    def encode(self) -> str:
+        theme = f":{self.theme}" if self.theme is not None else ""
+        return f"{self.PREFIX}:{self.submission_id}:{self.action}{theme}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) < 2 or not fields[0].isdigit():
+            return None
+        theme = fields[2] if len(fields) > 2 and fields[2] in THEMES else None
+        return cls(int(fields[0]), fields[1], theme)
+
+
+@dataclass(frozen=True)
+class AnswerChoice(Callback):
+    """Which open prompt a message answers (``delivery_id``), or 0: it is an observation."""
+
+    PREFIX = "aw"
+    submission_id: int
+    delivery_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.submission_id}:{self.delivery_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) != 2 or not all(field.isdigit() for field in fields):
+            return None
+        return cls(int(fields[0]), int(fields[1]))
+
+
+KINDS: tuple[type[Callback], ...] = (
+    AnnounceChoice,
+    LoopChoice,
+    ForgetChoice,
+    NewProcessChoice,
+    ShowName,
+    QuickReply,
+    ProgrammeDownload,
+    NudgePick,
+    SchedulePage,
+    IdeasPage,
+    SupportIdea,
+    ContinueMine,
+    ExperimentPick,
+    DigestExport,
+    HideChoice,
+    Consent,
+    LanguagePick,
+    OrganisationPick,
+    RolePick,
+    ActiveProcess,
+    ObservationAction,
+    AnswerChoice,
+)
+"""Every kind of button; prefixes are unique (a unit test checks)."""
