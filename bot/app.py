@@ -39,6 +39,7 @@ from handlers import (
     facilitator,
     guard,
     ideas,
+    inbox,
     join,
     mydata,
     programme,
@@ -80,8 +81,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
 
 # Every handler module, in the order PTB tries them. Order matters in three places: the guard
-# (groups -2/-1) runs before everything else; facilitator features (programme's YAML upload
-# above all) come before capture, whose catch-all for documents would otherwise file a
+# (groups -2/-1) runs before everything else; feature modules (programme's YAML upload above
+# all) come before inbox, whose catch-all for messages and documents would otherwise file a
 # facilitator's programme as an observation; the fallbacks for unknown commands and stale buttons
 # come last.
 FEATURES: tuple[Feature, ...] = (
@@ -97,6 +98,7 @@ FEATURES: tuple[Feature, ...] = (
     checkins.register,
     reports.register,
     capture.register,
+    inbox.register,
     mydata.register_fallbacks,
     guard.register_fallbacks,
 )

@@ -17,8 +17,11 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 from bot.context import Ctx
 from bot.domain.programme import ProcessFileError, parse_process, problem_text
 from bot.services.processes import create_process
+from handlers import dialogue
+from handlers.callbacks import NewProcessChoice
 from handlers.common import client_language, keyboard, reply, who
-from handlers.flows import Input, Out, Step, flow, settle_callback
+from handlers.dialogue import Form
+from handlers.flows import Input, Out, Step, settle_callback
 from messages import Html
 
 DATE_FORMATS = ("%d.%m.%Y %H:%M", "%d.%m.%Y %H.%M", "%Y-%m-%d %H:%M", "%d.%m.%Y")
@@ -68,24 +71,24 @@ async def on_newprocess(update: Update, context: Ctx) -> None:
             )
             sender.user = user
         assert sender.user is not None
-        sender.user.state = {"flow": "newprocess", "step": "name", "data": {}}
+        dialogue.save(sender.user, Form("newprocess", "name"))
         return Out(svc.t(sender.lang, "admin.ask_name"))
 
     out = await svc.db.run(work)
     await reply(update, out.text)
 
 
-@flow("newprocess", standalone=True)
 async def newprocess_flow(step: Step, data: Input) -> None:
-    current = str(step.state.get("step", "name"))
-    collected = dict(step.state.get("data") or {})
+    form = step.form("newprocess")
+    current = form.step or "name"
+    collected = dict(form.data)
     text = (data.text or "").strip()
     if data.skip or not text:
         step.say("admin.answer_needed")
         return
     if current == "name":
         collected["name"] = text[:200]
-        step.set_state("newprocess", step="organisations", data=collected)
+        step.open(form.at("organisations", collected))
         step.say("admin.ask_organisations")
         return
     if current == "organisations":
@@ -95,7 +98,7 @@ async def newprocess_flow(step: Step, data: Input) -> None:
             step.say("admin.need_two_organisations")
             return
         collected["organisations"] = names[:20]
-        step.set_state("newprocess", step="workshops", data=collected)
+        step.open(form.at("workshops", collected))
         step.say("admin.ask_workshops")
         return
     if current == "workshops":
@@ -119,7 +122,7 @@ async def newprocess_flow(step: Step, data: Input) -> None:
             problems = "\n".join(problem_text(step.svc.catalog, step.lang, p) for p in error.problems)
             step.say("admin.invalid", problems=Html(problems))
             return
-        step.set_state("newprocess", step="confirm", data=collected)
+        step.open(form.at("confirm", collected))
         step.outs.append(
             Out(
                 step.svc.t(
@@ -131,8 +134,18 @@ async def newprocess_flow(step: Step, data: Input) -> None:
                 ),
                 keyboard(
                     [
-                        [(step.svc.catalog.plain(step.lang, "admin.button.create"), "np:yes")],
-                        [(step.svc.catalog.plain(step.lang, "admin.button.cancel"), "np:no")],
+                        [
+                            (
+                                step.svc.catalog.plain(step.lang, "admin.button.create"),
+                                NewProcessChoice(True).encode(),
+                            )
+                        ],
+                        [
+                            (
+                                step.svc.catalog.plain(step.lang, "admin.button.cancel"),
+                                NewProcessChoice(False).encode(),
+                            )
+                        ],
                     ]
                 ),
             )
@@ -143,24 +156,25 @@ async def newprocess_flow(step: Step, data: Input) -> None:
 
 async def on_confirm(update: Update, context: Ctx) -> None:
     svc = context.services
-    query = update.callback_query
-    confirmed = query is not None and query.data == "np:yes"
+    pressed = NewProcessChoice.of(update)
+    confirmed = pressed is not None and pressed.confirmed
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
         sender = await who(session, update, now=svc.clock.now())
-        state = dict(sender.user.state or {}) if sender.user else {}
+        form = dialogue.load(sender.user)
         if (
             sender.user is None
             or sender_id not in svc.settings.admin_user_ids
-            or state.get("flow") != "newprocess"
-            or state.get("step") != "confirm"
+            or not isinstance(form, Form)
+            or form.flow != "newprocess"
+            or form.step != "confirm"
         ):
             return sender.lang, None
-        sender.user.state = None
+        dialogue.save(sender.user, None)
         if not confirmed:
             return sender.lang, Out(svc.t(sender.lang, "flow.cancelled"))
-        collected = dict(state.get("data") or {})
+        collected = dict(form.data)
         source = process_file(
             collected["name"],
             collected["organisations"],
@@ -188,4 +202,4 @@ async def on_confirm(update: Update, context: Ctx) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("newprocess", on_newprocess, filters=filters.ChatType.PRIVATE))
-    app.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^np:"))
+    app.add_handler(CallbackQueryHandler(on_confirm, pattern=NewProcessChoice.pattern()))

@@ -3,35 +3,23 @@ reminder of one open prompt to those who have not answered it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import Ctx, Services
+from bot.context import Ctx
 from bot.domain.process import format_local
 from bot.render.facilitator import WHEN, render_nudge_list
 from bot.services import outbox
+from handlers import dialogue
 from handlers.callbacks import AnnounceChoice, NudgePick
 from handlers.common import Facilitating, keyboard, reply, require_facilitator
+from handlers.dialogue import Announcement
 from handlers.facilitator import refusal
-from handlers.flows import Input, Out, Step, flow, settle_callback
+from handlers.flows import Input, Out, Pressed, Step
 from messages import LANGUAGES
 
 MAX_ANNOUNCEMENT = 3500
-
-
-@dataclass(frozen=True)
-class Pressed:
-    """What a button press does: a short notice on the button, and/or a replacement message."""
-
-    lang: str
-    notice: str | None = None
-    out: Out | None = None
-
-    async def settle(self, update: Update, svc: Services) -> None:
-        await settle_callback(update, svc, self.lang, notice=self.notice, out=self.out)
 
 
 async def on_announce(update: Update, context: Ctx) -> None:
@@ -45,23 +33,22 @@ async def on_announce(update: Update, context: Ctx) -> None:
             return refusal(svc, sender.lang)
         if not await outbox.eligible_count(session, access.process.id):
             return Out(svc.t(sender.lang, "announce.nobody"))
-        sender.user.state = {"flow": "announce", "step": "text"}
+        dialogue.save(sender.user, Announcement("text"))
         return Out(svc.t(sender.lang, "announce.ask"))
 
     out = await svc.db.run(work)
     await reply(update, out.text)
 
 
-@flow("announce")
 async def announce_flow(step: Step, data: Input) -> None:
     """The facilitator's announcement text, then a preview with the number of recipients."""
     membership = step.sender.membership
     if membership is None or not membership.is_facilitator:
-        step.set_state(None)
+        step.close()
         step.say("facilitator.only")
         return
     if data.skip:
-        step.set_state(None)
+        step.close()
         step.say("announce.cancelled")
         return
     text = (data.text or "").strip()
@@ -72,7 +59,7 @@ async def announce_flow(step: Step, data: Input) -> None:
         step.say("announce.too_long", length=len(text), limit=MAX_ANNOUNCEMENT)
         return
     count = await outbox.eligible_count(step.session, membership.process_id)
-    step.set_state("announce", step="confirm", text=text)
+    step.open(Announcement("confirm", text))
     plain = step.svc.catalog.plain
     step.say(
         "announce.preview",
@@ -97,12 +84,16 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
         access = await require_facilitator(session, update, now)
         sender = access.sender
         lang = sender.lang
-        state = dict(sender.user.state or {}) if sender.user is not None else {}
+        announcement = dialogue.load(sender.user)
         if not isinstance(access, Facilitating) or sender.user is None:
             return Pressed(lang, "button.stale")
-        if state.get("flow") != "announce" or state.get("step") != "confirm" or not state.get("text"):
+        if (
+            not isinstance(announcement, Announcement)
+            or announcement.step != "confirm"
+            or not announcement.text
+        ):
             return Pressed(lang, "button.stale")
-        sender.user.state = None
+        dialogue.save(sender.user, None)
         if not confirmed:
             return Pressed(lang, out=Out(svc.t(lang, "announce.cancelled")))
         process = access.process
@@ -110,7 +101,7 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
             session,
             process_id=process.id,
             kind="announcement",
-            texts=dict.fromkeys(LANGUAGES, str(state["text"])),
+            texts=dict.fromkeys(LANGUAGES, announcement.text),
             now=now,
         )
         count = await outbox.eligible_count(session, process.id)

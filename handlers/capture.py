@@ -1,41 +1,31 @@
 """Anytime capture: every message from a member becomes an answer or an observation, never lost.
 
-Routing of a plain message, in order: an open dialogue (/idea…) takes it; a reply to a prompt answers
-that prompt; with exactly one prompt open it answers that one; otherwise it is an observation, and
-with several prompts open the participant is asked which one it answers.
+Which one is decided by :func:`bot.services.capture.route_message` (an open dialogue takes the
+message before, in :mod:`handlers.inbox`); here are the acknowledgements, the buttons under an
+observation, /observe, edits and unsupported messages.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx, Services
-from bot.domain.states import DeliveryState
-from bot.services import answers, contributions, outbox
+from bot.render.capture import answered_prompt, observation_ack
+from bot.services import answers, contributions
+from bot.services import capture as filing
 from bot.services.contributions import THEMES, Media
-from handlers.common import (
-    Button,
-    answer_callback,
-    callback_parts,
-    edit_callback_message,
-    keyboard,
-    reply,
-    who,
-)
-from handlers.flows import FLOWS, STANDALONE_FLOWS, Input, Out, Step, flow, settle_callback
+from handlers import dialogue
+from handlers.callbacks import AnswerChoice, ObservationAction
+from handlers.common import Button, Who, answer_callback, edit_callback_message, keyboard, reply, who
+from handlers.dialogue import Observing
+from handlers.flows import Input, Out, Pressed, Step
 from storage.models import Delivery, Submission
 
-MEDIA = (
-    filters.PHOTO
-    | filters.VOICE
-    | filters.VIDEO
-    | filters.VIDEO_NOTE
-    | filters.Document.ALL
-    | filters.AUDIO
-    | filters.ANIMATION
-)
 UNSUPPORTED = (
     filters.Sticker.ALL
     | filters.POLL
@@ -46,7 +36,6 @@ UNSUPPORTED = (
     | filters.GAME
     | filters.STORY
 )
-SNIPPET = 60
 
 
 def extract_media(message: Message) -> Media | None:
@@ -59,16 +48,6 @@ def extract_media(message: Message) -> Media | None:
     return None
 
 
-def snippet(text: str | None, limit: int = SNIPPET) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def prompt_text(svc: Services, lang: str, delivery: Delivery) -> str:
-    texts = delivery.prompt.texts or {}
-    return str(texts.get(lang) or texts.get("fi") or next(iter(texts.values()), ""))
-
-
 def observation_markup(
     svc: Services, lang: str, submission: Submission, *, can_answer: bool
 ) -> InlineKeyboardMarkup:
@@ -78,222 +57,106 @@ def observation_markup(
     def theme_button(theme: str) -> Button:
         return (
             ("✓ " if submission.theme == theme else "") + plain(lang, f"theme.{theme}"),
-            f"ob:{sid}:th:{theme}",
+            ObservationAction(sid, "th", theme).encode(),
         )
 
     anonymous = ("✓ " if submission.anonymous else "") + plain(lang, "observation.button.anonymous")
     rows: list[list[Button]] = [
         [theme_button(theme) for theme in THEMES[:2]],
         [theme_button(theme) for theme in THEMES[2:]],
-        [(plain(lang, "observation.button.idea"), f"ob:{sid}:idea"), (anonymous, f"ob:{sid}:anon")],
+        [
+            (plain(lang, "observation.button.idea"), ObservationAction(sid, "idea").encode()),
+            (anonymous, ObservationAction(sid, "anon").encode()),
+        ],
     ]
     if can_answer:
-        rows.append([(plain(lang, "observation.button.answer"), f"ob:{sid}:ans")])
+        rows.append([(plain(lang, "observation.button.answer"), ObservationAction(sid, "ans").encode())])
     return keyboard(rows)
 
 
-def observation_ack(svc: Services, lang: str, submission: Submission) -> str:
-    key = "observation.saved_media" if submission.media_type else "observation.saved"
-    text = svc.t(lang, key, media=svc.catalog.plain(lang, f"media.{submission.media_type or 'text'}"))
-    if submission.theme:
-        text += "\n" + svc.t(
-            lang, "observation.theme_is", theme=svc.catalog.plain(lang, f"theme.{submission.theme}")
-        )
-    if submission.anonymous:
-        text += "\n" + svc.t(lang, "observation.is_anonymous")
-    return text
-
-
-def which_prompt_markup(
-    svc: Services, lang: str, submission: Submission, open_: list[Delivery]
-) -> InlineKeyboardMarkup:
-    rows: list[list[Button]] = [
-        [("↩️ " + snippet(prompt_text(svc, lang, delivery), 48), f"aw:{submission.id}:{delivery.id}")]
-        for delivery in open_[:6]
-    ]
-    rows.append([(svc.catalog.plain(lang, "answer.button.observation"), f"aw:{submission.id}:0")])
-    return keyboard(rows)
-
-
-async def store_observation(step: Step, data: Input) -> Submission:
-    membership = step.sender.participant
-    assert membership is not None
-    return await contributions.add_observation(
-        step.session,
-        membership=membership,
-        text=data.text,
-        media=data.media,
-        chat_id=data.chat_id,
-        message_id=data.message_id,
-        now=step.now,
+def observation_out(svc: Services, lang: str, submission: Submission, *, can_answer: bool = False) -> Out:
+    return Out(
+        observation_ack(svc.catalog, lang, submission),
+        observation_markup(svc, lang, submission, can_answer=can_answer),
     )
 
 
-async def store_answer(step: Step, data: Input, delivery: Delivery) -> Submission:
-    membership = step.sender.participant
-    assert membership is not None
-    return await answers.record_answer(
-        step.session,
-        delivery=delivery,
-        membership=membership,
+async def answered_out(
+    session: AsyncSession,
+    svc: Services,
+    lang: str,
+    delivery: Delivery,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Out:
+    """The acknowledgement of an answer, naming the prompt with its placeholders filled."""
+    facts = await filing.facts_for_snippet(session, delivery.prompt)
+    prompt = answered_prompt(svc.catalog, lang, delivery.prompt, facts)
+    return Out(svc.t(lang, "answer.saved", prompt=prompt), markup)
+
+
+async def which_prompt_markup(
+    session: AsyncSession, svc: Services, lang: str, submission: Submission, open_: list[Delivery]
+) -> InlineKeyboardMarkup:
+    rows: list[list[Button]] = []
+    for delivery in open_[:6]:
+        facts = await filing.facts_for_snippet(session, delivery.prompt)
+        label = "↩️ " + answered_prompt(svc.catalog, lang, delivery.prompt, facts, 48)
+        rows.append([(label, AnswerChoice(submission.id, delivery.id).encode())])
+    observation = svc.catalog.plain(lang, "answer.button.observation")
+    rows.append([(observation, AnswerChoice(submission.id, 0).encode())])
+    return keyboard(rows)
+
+
+def incoming(data: Input) -> filing.Incoming:
+    return filing.Incoming(
         text=data.text,
         media=data.media,
-        choice=None,
         chat_id=data.chat_id,
         message_id=data.message_id,
-        now=step.now,
+        reply_to_message_id=data.reply_to_message_id,
     )
 
 
 async def capture(step: Step, data: Input) -> None:
     """Store a message from a member as an answer or an observation and say what happened."""
-    svc, session, now = step.svc, step.session, step.now
+    svc, session, lang = step.svc, step.session, step.lang
     membership = step.sender.participant
     assert membership is not None
-    if data.reply_to_message_id is not None:
-        delivery = await answers.delivery_for_reply(
-            session, membership=membership, chat_id=data.chat_id, reply_to_message_id=data.reply_to_message_id
-        )
-        if delivery is not None and delivery.prompt.kind in ("reminder", "announcement"):
-            delivery = None
-        if delivery is not None and answers.is_open(delivery.prompt, now):
-            await store_answer(step, data, delivery)
-            step.say("answer.saved", prompt=snippet(prompt_text(svc, step.lang, delivery)))
-            return
-        if delivery is not None:
-            submission = await store_observation(step, data)
-            step.outs.append(
-                Out(
-                    svc.t(step.lang, "answer.closed_saved_as_observation"),
-                    observation_markup(svc, step.lang, submission, can_answer=False),
-                )
-            )
-            return
-    open_ = (
-        await answers.open_deliveries(session, membership=membership, now=now)
-        if step.sender.open_prompts
-        else []
+    routed = await filing.route_message(
+        session,
+        membership=membership,
+        message=incoming(data),
+        open_prompts=step.sender.open_prompts,
+        now=step.now,
     )
-    if len(open_) == 1:
-        delivery = open_[0]
-        answer = await store_answer(step, data, delivery)
-        step.say(
-            "answer.saved",
-            keyboard(
-                [[(svc.catalog.plain(step.lang, "answer.button.was_observation"), f"aw:{answer.id}:0")]]
-            ),
-            prompt=snippet(prompt_text(svc, step.lang, delivery)),
-        )
-        return
-    submission = await store_observation(step, data)
-    if len(open_) > 1:
-        step.outs.append(
-            Out(
-                svc.t(step.lang, "answer.which_prompt"),
-                which_prompt_markup(svc, step.lang, submission, open_),
-            )
-        )
-        return
-    step.outs.append(
-        Out(
-            observation_ack(svc, step.lang, submission),
-            observation_markup(svc, step.lang, submission, can_answer=False),
-        )
-    )
+    if isinstance(routed, filing.Answered):
+        markup = None
+        if not routed.replied:
+            undo = AnswerChoice(routed.answer.id, 0).encode()
+            markup = keyboard([[(svc.catalog.plain(lang, "answer.button.was_observation"), undo)]])
+        step.outs.append(await answered_out(session, svc, lang, routed.delivery, markup))
+    elif isinstance(routed, filing.AskWhichPrompt):
+        markup = await which_prompt_markup(session, svc, lang, routed.observation, routed.open_deliveries)
+        step.outs.append(Out(svc.t(lang, "answer.which_prompt"), markup))
+    elif routed.prompt_closed:
+        closed = svc.t(lang, "answer.closed_saved_as_observation")
+        step.outs.append(Out(closed, observation_markup(svc, lang, routed.observation, can_answer=False)))
+    else:
+        step.outs.append(observation_out(svc, lang, routed.observation))
 
 
-@flow("observe")
 async def observe_flow(step: Step, data: Input) -> None:
     """After /observe the next message is an observation, whatever prompts are open."""
     membership = step.sender.participant
     assert membership is not None
-    step.set_state(None)
+    step.close()
     if data.skip or (not data.text and data.media is None):
         step.say("flow.cancelled")
         return
-    submission = await store_observation(step, data)
-    step.outs.append(
-        Out(
-            observation_ack(step.svc, step.lang, submission),
-            observation_markup(step.svc, step.lang, submission, can_answer=False),
-        )
+    observation = await filing.store_observation(
+        step.session, membership=membership, message=incoming(data), now=step.now
     )
-
-
-async def handle_input(update: Update, context: Ctx, data: Input) -> None:
-    """Run whatever this input means for the sender in one unit of work, then send the replies."""
-    svc = context.services
-    now = svc.clock.now()
-
-    async def work(session: AsyncSession) -> tuple[bool, list[Out]]:
-        sender = await who(session, update, now=now)
-        flow_name = str((sender.user.state or {}).get("flow")) if sender.user is not None else ""
-        if sender.consented and flow_name in STANDALONE_FLOWS:
-            step = Step(svc=svc, session=session, sender=sender, state=dict(sender.user.state or {}), now=now)  # type: ignore[union-attr]
-            await FLOWS[flow_name](step, data)
-            return False, step.outs
-        if not sender.consented or sender.participant is None:
-            if sender.consented and sender.membership is not None:
-                return False, [Out(svc.t(sender.lang, "join.unfinished"))]
-            return False, [Out(svc.t(sender.lang, "start.ask_facilitator"))]
-        if sender.participant.unreachable:
-            # They wrote to us, so Telegram delivers to them again: plan what is still open.
-            sender.participant.unreachable = False
-            await outbox.plan_member(session, sender.participant, now)
-        step = Step(
-            svc=svc,
-            session=session,
-            sender=sender,
-            state=dict(sender.user.state or {}) if sender.user else {},
-            now=now,
-        )
-        if data.forwarded and sender.membership is not None and sender.membership.is_facilitator:
-            # A facilitator forwards a participant's message to act on it (/hide as a reply), not to file it.
-            return False, [Out(svc.t(sender.lang, "hide.forward_hint"))]
-        handler = FLOWS.get(flow_name) if flow_name else None
-        if handler is not None:
-            await handler(step, data)
-            return False, step.outs
-        if data.skip:
-            step.say("flow.nothing_to_skip")
-        else:
-            await capture(step, data)
-        return True, step.outs
-
-    captured, outs = await svc.db.run(work)
-    if captured and update.effective_user is not None and svc.burst.over(update.effective_user.id):
-        # Stored, and the burst notice already told the sender; one ack per message would flood.
-        return
-    for out in outs:
-        await reply(update, out.text, out.markup)
-
-
-async def on_message(update: Update, context: Ctx) -> None:
-    message = update.effective_message
-    if message is None:
-        return
-    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-    text = message.text or message.caption
-    await handle_input(
-        update,
-        context,
-        Input(
-            text=text,
-            media=extract_media(message),
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            reply_to_message_id=reply_to,
-            forwarded=message.forward_origin is not None,
-        ),
-    )
-
-
-async def on_skip(update: Update, context: Ctx) -> None:
-    message = update.effective_message
-    assert message is not None
-    await handle_input(
-        update, context, Input(text=None, media=None, chat_id=message.chat_id, message_id=None, skip=True)
-    )
+    step.outs.append(observation_out(step.svc, step.lang, observation))
 
 
 async def on_observe(update: Update, context: Ctx) -> None:
@@ -314,7 +177,7 @@ async def on_observe(update: Update, context: Ctx) -> None:
             sender = await who(session, update, now=svc.clock.now())
             if sender.participant is None:
                 return [Out(svc.t(sender.lang, "start.ask_facilitator"))]
-            step = Step(svc=svc, session=session, sender=sender, state={}, now=svc.clock.now())
+            step = Step(svc=svc, session=session, sender=sender, dialogue=None, now=svc.clock.now())
             await observe_flow(step, update_state)
             return step.outs
 
@@ -326,7 +189,7 @@ async def on_observe(update: Update, context: Ctx) -> None:
         sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None or sender.user is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
-        sender.user.state = {"flow": "observe"}
+        dialogue.save(sender.user, Observing())
         return Out(svc.t(sender.lang, "observation.ask"))
 
     out = await svc.db.run(work)
@@ -368,128 +231,108 @@ async def on_unsupported(update: Update, context: Ctx) -> None:
     await reply(update, svc.t(lang, "capture.unsupported"))
 
 
+@dataclass(frozen=True)
+class ObservationPressed:
+    lang: str
+    notice: str | None = None
+    replacement: Out | None = None
+    """Replaces the observation's message (refiled as an idea, or asking which prompt)."""
+    refreshed: Out | None = None
+    """The same observation with its buttons updated."""
+
+
+async def _observation_action(
+    session: AsyncSession, svc: Services, sender: Who, pressed: ObservationAction, now: datetime
+) -> ObservationPressed:
+    lang = sender.lang
+    owned = await contributions.own_submission(
+        session, submission_id=pressed.submission_id, user_id=sender.user_id
+    )
+    if isinstance(owned, str):
+        return ObservationPressed(lang, "button.stale" if owned == "gone" else "button.not_yours")
+    submission = owned
+    membership = sender.participant
+    if pressed.action == "th" and pressed.theme is not None:
+        if not contributions.toggle_theme(submission, pressed.theme):
+            return ObservationPressed(lang, "button.stale")
+    elif pressed.action == "anon":
+        contributions.toggle_anonymous(submission)
+    elif pressed.action == "idea" and submission.kind == "observation":
+        contributions.refile_as_idea(submission, now)
+        refiled = svc.t(lang, "observation.refiled_idea", title=submission.title or "")
+        return ObservationPressed(lang, replacement=Out(refiled))
+    elif pressed.action == "ans" and submission.kind == "observation" and membership is not None:
+        open_ = await answers.open_deliveries(session, membership=membership, now=now)
+        if not open_:
+            return ObservationPressed(lang, "answer.none_open")
+        markup = await which_prompt_markup(session, svc, lang, submission, open_)
+        return ObservationPressed(lang, replacement=Out(svc.t(lang, "answer.which_prompt"), markup))
+    else:
+        return ObservationPressed(lang, "button.stale")
+    can_answer = False
+    if membership is not None:
+        can_answer = bool(await answers.open_deliveries(session, membership=membership, now=now))
+    return ObservationPressed(lang, refreshed=observation_out(svc, lang, submission, can_answer=can_answer))
+
+
 async def on_observation_button(update: Update, context: Ctx) -> None:
     """Theme, anonymity, re-filing as an idea or as an answer, from the buttons under an observation."""
     svc = context.services
-    parts = callback_parts(update)
+    pressed = ObservationAction.of(update)
     now = svc.clock.now()
-    sender_id = update.effective_user.id if update.effective_user else 0
 
-    async def work(session: AsyncSession) -> tuple[str, str | None, Out | None, Out | None]:
-        sender = await who(session, update, now=svc.clock.now())
-        lang = sender.lang
-        if len(parts) < 3 or not parts[1].isdigit():
-            return lang, "button.stale", None, None
-        owned = await contributions.own_submission(session, submission_id=int(parts[1]), user_id=sender_id)
-        if isinstance(owned, str):
-            return lang, "button.stale" if owned == "gone" else "button.not_yours", None, None
-        submission = owned
-        action = parts[2]
-        membership = sender.participant
-        if action == "th" and len(parts) > 3 and parts[3] in THEMES and submission.kind == "observation":
-            submission.theme = None if submission.theme == parts[3] else parts[3]
-        elif action == "anon":
-            submission.anonymous = not submission.anonymous
-        elif action == "idea" and submission.kind == "observation":
-            contributions.refile_as_idea(submission, now)
-            return (
-                lang,
-                None,
-                Out(svc.t(lang, "observation.refiled_idea", title=submission.title or "")),
-                None,
-            )
-        elif action == "ans" and submission.kind == "observation" and membership is not None:
-            open_ = await answers.open_deliveries(session, membership=membership, now=now)
-            if not open_:
-                return lang, "answer.none_open", None, None
-            return (
-                lang,
-                None,
-                Out(svc.t(lang, "answer.which_prompt"), which_prompt_markup(svc, lang, submission, open_)),
-                None,
-            )
-        else:
-            return lang, "button.stale", None, None
-        can_answer = False
-        if membership is not None:
-            can_answer = bool(await answers.open_deliveries(session, membership=membership, now=now))
-        return (
-            lang,
-            None,
-            None,
-            Out(
-                observation_ack(svc, lang, submission),
-                observation_markup(svc, lang, submission, can_answer=can_answer),
-            ),
-        )
+    async def work(session: AsyncSession) -> ObservationPressed:
+        sender = await who(session, update, now=now)
+        if pressed is None:
+            return ObservationPressed(sender.lang, "button.stale")
+        return await _observation_action(session, svc, sender, pressed, now)
 
-    lang, notice, replacement, refreshed = await svc.db.run(work)
-    await answer_callback(update, svc.catalog.plain(lang, notice) if notice else None)
-    if replacement is not None:
-        await edit_callback_message(update, replacement.text, replacement.markup)
-    if refreshed is not None:
-        await edit_callback_message(update, refreshed.text, refreshed.markup)
+    result = await svc.db.run(work)
+    await answer_callback(update, svc.catalog.plain(result.lang, result.notice) if result.notice else None)
+    for out in (result.replacement, result.refreshed):
+        if out is not None:
+            await edit_callback_message(update, out.text, out.markup)
 
 
 async def on_answer_choice(update: Update, context: Ctx) -> None:
     """The participant says which open prompt a message answers, or that it is an observation."""
     svc = context.services
-    parts = callback_parts(update)
+    pressed = AnswerChoice.of(update)
     now = svc.clock.now()
-    sender_id = update.effective_user.id if update.effective_user else 0
 
-    async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
-        sender = await who(session, update, now=svc.clock.now())
+    async def work(session: AsyncSession) -> Pressed:
+        sender = await who(session, update, now=now)
         lang = sender.lang
-        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or sender.participant is None:
-            return lang, "button.stale", None
-        owned = await contributions.own_submission(session, submission_id=int(parts[1]), user_id=sender_id)
+        if pressed is None or sender.participant is None:
+            return Pressed(lang, "button.stale")
+        owned = await contributions.own_submission(
+            session, submission_id=pressed.submission_id, user_id=sender.user_id
+        )
         if isinstance(owned, str):
-            return lang, "button.stale" if owned == "gone" else "button.not_yours", None
-        submission = owned
-        delivery_id = int(parts[2])
-        if delivery_id == 0:
-            if submission.kind == "answer" and submission.delivery_id is not None:
-                delivery = await session.get(Delivery, submission.delivery_id)
-                if delivery is not None and delivery.state == DeliveryState.ANSWERED:
-                    delivery.state = DeliveryState.SENT
-            submission.kind, submission.prompt_id, submission.delivery_id = "observation", None, None
-            submission.updated_at = now
-            return (
-                lang,
-                None,
-                Out(
-                    observation_ack(svc, lang, submission),
-                    observation_markup(svc, lang, submission, can_answer=False),
-                ),
-            )
+            return Pressed(lang, "button.stale" if owned == "gone" else "button.not_yours")
+        if pressed.delivery_id == 0:
+            await answers.refile_as_observation(session, submission=owned, now=now)
+            return Pressed(lang, out=observation_out(svc, lang, owned))
         open_ = {
             d.id: d for d in await answers.open_deliveries(session, membership=sender.participant, now=now)
         }
-        delivery = open_.get(delivery_id)
+        delivery = open_.get(pressed.delivery_id)
         if delivery is None:
-            return lang, "answer.closed", None
-        await answers.refile_as_answer(session, submission=submission, delivery=delivery, now=now)
-        return lang, None, Out(svc.t(lang, "answer.saved", prompt=snippet(prompt_text(svc, lang, delivery))))
+            return Pressed(lang, "answer.closed")
+        await answers.refile_as_answer(session, submission=owned, delivery=delivery, now=now)
+        return Pressed(lang, out=await answered_out(session, svc, lang, delivery))
 
-    lang, notice, out = await svc.db.run(work)
-    await settle_callback(update, svc, lang, notice=notice, out=out)
+    await (await svc.db.run(work)).settle(update, svc)
 
 
 def register(app: Application) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("observe", on_observe, filters=private))
-    app.add_handler(CommandHandler("skip", on_skip, filters=private))
-    app.add_handler(CallbackQueryHandler(on_observation_button, pattern=r"^ob:"))
-    app.add_handler(CallbackQueryHandler(on_answer_choice, pattern=r"^aw:"))
+    app.add_handler(CallbackQueryHandler(on_observation_button, pattern=ObservationAction.pattern()))
+    app.add_handler(CallbackQueryHandler(on_answer_choice, pattern=AnswerChoice.pattern()))
     app.add_handler(
         MessageHandler(
             private & filters.UpdateType.EDITED_MESSAGE & (filters.TEXT | filters.CAPTION), on_edit
         )
     )
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & UNSUPPORTED, on_unsupported))
-    app.add_handler(
-        MessageHandler(
-            private & filters.UpdateType.MESSAGE & ((filters.TEXT & ~filters.COMMAND) | MEDIA), on_message
-        )
-    )

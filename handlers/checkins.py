@@ -13,10 +13,11 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.context import Ctx
 from bot.render.prompt import quick_reply_buttons
 from bot.services import checkins
-from handlers import capture
+from handlers import capture, dialogue
 from handlers.callbacks import QuickReply
 from handlers.common import answer_callback, keyboard, reply, who
-from handlers.flows import Input, Out, Step, flow
+from handlers.dialogue import Comment
+from handlers.flows import Input, Out, Step
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,7 @@ async def on_quick_reply(update: Update, context: Ctx) -> None:
         )
         if isinstance(result, checkins.NotChosen):
             return QuickReplyResult(lang, result.notice)
-        sender.user.state = {
-            "flow": "comment",
-            "submission": result.answer_id,
-            "delivery": result.delivery_id,
-        }
+        dialogue.save(sender.user, Comment(result.answer_id, result.delivery_id))
         markup = keyboard(quick_reply_buttons(result.options, lang, result.delivery_id, chosen=result.label))
         return QuickReplyResult(lang, out=Out(svc.t(lang, "quick.saved", choice=result.label)), markup=markup)
 
@@ -73,17 +70,17 @@ async def on_quick_reply(update: Update, context: Ctx) -> None:
         await reply(update, result.out.text)
 
 
-@flow("comment")
 async def comment_flow(step: Step, data: Input) -> None:
     """The message after a quick reply: a comment on that answer. A reply to another prompt, or a
     comment on an answer that is gone, is handled as any message would be."""
-    step.set_state(None)
+    open_comment = step.dialogue
+    step.close()
     if data.skip:
         step.say("quick.comment_skipped")
         return
-    submission_id = str(step.state.get("submission", ""))
+    answer_id = open_comment.submission if isinstance(open_comment, Comment) else None
     outcome: checkins.CommentOutcome = "not_a_comment"
-    if submission_id.isdigit():
+    if answer_id is not None:
         comment = checkins.Comment(
             text=data.text,
             media=data.media,
@@ -94,7 +91,7 @@ async def comment_flow(step: Step, data: Input) -> None:
         outcome = await checkins.add_comment(
             step.session,
             user_id=step.sender.user_id,
-            answer_id=int(submission_id),
+            answer_id=answer_id,
             comment=comment,
             now=step.now,
         )

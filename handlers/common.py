@@ -124,11 +124,6 @@ async def edit_callback_message(
     )
 
 
-def callback_parts(update: Update) -> list[str]:
-    query = update.callback_query
-    return (query.data or "").split(":") if query is not None else []
-
-
 @dataclass(frozen=True)
 class Facilitating:
     """The sender's active membership is a facilitator's of ``process``."""

@@ -7,17 +7,18 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx
+from bot.domain.text import shorten
 from bot.services import contributions
-from handlers.capture import snippet
+from handlers import dialogue
+from handlers.callbacks import ExperimentPick
 from handlers.common import (
     Button,
-    callback_parts,
     keyboard,
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow, settle_callback
-from storage.models import Submission
+from handlers.dialogue import Form
+from handlers.flows import Input, Out, Pressed, Step
 
 LOG_STEPS = ("done", "happened", "learned", "obstacles")
 
@@ -31,11 +32,13 @@ async def on_experiment(update: Update, context: Ctx) -> None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
         ideas = await contributions.own_ideas(session, membership=sender.participant)
         if not ideas:
-            sender.user.state = {"flow": "experiment", "step": "name", "data": {}}
+            dialogue.save(sender.user, Form("experiment", "name"))
             return Out(svc.t(sender.lang, "experiment.ask_name"))
-        sender.user.state = {"flow": "experiment", "step": "pick", "data": {}}
-        rows: list[list[Button]] = [[("💡 " + snippet(idea.title, 48), f"ex:{idea.id}")] for idea in ideas]
-        rows.append([(svc.catalog.plain(sender.lang, "experiment.button.new"), "ex:0")])
+        dialogue.save(sender.user, Form("experiment", "pick"))
+        rows: list[list[Button]] = [
+            [("💡 " + shorten(idea.title, 48), ExperimentPick(idea.id).encode())] for idea in ideas
+        ]
+        rows.append([(svc.catalog.plain(sender.lang, "experiment.button.new"), ExperimentPick(0).encode())])
         return Out(svc.t(sender.lang, "experiment.pick"), keyboard(rows))
 
     out = await svc.db.run(work)
@@ -44,41 +47,36 @@ async def on_experiment(update: Update, context: Ctx) -> None:
 
 async def on_pick(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
+    pressed = ExperimentPick.of(update)
 
-    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+    async def work(session: AsyncSession) -> Pressed:
         sender = await who(session, update, now=svc.clock.now())
-        state = dict(sender.user.state or {}) if sender.user else {}
+        lang = sender.lang
         if (
             sender.user is None
             or sender.participant is None
-            or state.get("flow") != "experiment"
-            or len(parts) != 2
+            or dialogue.flow_name(sender.user) != "experiment"
+            or pressed is None
         ):
-            return sender.lang, None
-        if parts[1] == "0":
-            sender.user.state = {"flow": "experiment", "step": "name", "data": {}}
-            return sender.lang, Out(svc.t(sender.lang, "experiment.ask_name"))
-        idea = await session.get(Submission, int(parts[1])) if parts[1].isdigit() else None
-        if idea is None or idea.membership_id != sender.participant.id or idea.kind != "idea":
-            return sender.lang, None
-        sender.user.state = {
-            "flow": "experiment",
-            "step": "done",
-            "data": {"idea_id": idea.id, "title": idea.title},
-        }
-        return sender.lang, Out(svc.t(sender.lang, "experiment.ask_done", title=idea.title or ""))
+            return Pressed(lang, "button.stale")
+        if pressed.idea_id == 0:
+            dialogue.save(sender.user, Form("experiment", "name"))
+            return Pressed(lang, out=Out(svc.t(lang, "experiment.ask_name")))
+        idea = await contributions.own_idea(session, membership=sender.participant, idea_id=pressed.idea_id)
+        if idea is None:
+            return Pressed(lang, "button.stale")
+        dialogue.save(sender.user, Form("experiment", "done", {"idea_id": idea.id, "title": idea.title}))
+        return Pressed(lang, out=Out(svc.t(lang, "experiment.ask_done", title=idea.title or "")))
 
-    lang, out = await svc.db.run(work)
-    await settle_callback(update, svc, lang, notice=None if out else "button.stale", out=out)
+    await (await svc.db.run(work)).settle(update, svc)
 
 
-@flow("experiment")
 async def experiment_flow(step: Step, data: Input) -> None:
     membership = step.sender.participant
     assert membership is not None
-    current = str(step.state.get("step", "name"))
-    collected = dict(step.state.get("data") or {})
+    form = step.form("experiment")
+    current = form.step or "name"
+    collected = dict(form.data)
     text = (data.text or "").strip() or None
     if current == "pick":
         step.say("experiment.use_buttons")
@@ -88,13 +86,13 @@ async def experiment_flow(step: Step, data: Input) -> None:
             step.say("experiment.name_needed")
             return
         collected["title"] = text[:300]
-        step.set_state("experiment", step="done", data=collected)
+        step.open(form.at("done", collected))
         step.say("experiment.ask_done", title=collected["title"])
         return
     collected[current] = None if data.skip else text
     if current != LOG_STEPS[-1]:
         following = LOG_STEPS[LOG_STEPS.index(current) + 1]
-        step.set_state("experiment", step=following, data=collected)
+        step.open(form.at(following, collected))
         step.say(f"experiment.ask_{following}")
         return
     await contributions.save_experiment(
@@ -108,10 +106,10 @@ async def experiment_flow(step: Step, data: Input) -> None:
         obstacles=collected.get("obstacles"),
         now=step.now,
     )
-    step.set_state(None)
+    step.close()
     step.say("experiment.saved", title=collected.get("title") or "")
 
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("experiment", on_experiment, filters=filters.ChatType.PRIVATE))
-    app.add_handler(CallbackQueryHandler(on_pick, pattern=r"^ex:"))
+    app.add_handler(CallbackQueryHandler(on_pick, pattern=ExperimentPick.pattern()))

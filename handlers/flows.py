@@ -1,7 +1,10 @@
-"""Dialogues that span several messages (/idea, /experiment, /observe…), kept in the user row.
+"""Dialogues that span several messages (/idea, /experiment, /observe…): what a flow step gets and
+gives back.
 
 A flow step receives what the participant sent and returns the messages to send back; the caller
-commits before anything is sent, so a reply never claims something that was not stored.
+commits before anything is sent, so a reply never claims something that was not stored. The open
+dialogue itself is a typed value of :mod:`handlers.dialogue`; which step runs for which flow is
+listed in one place, :data:`handlers.inbox.FLOWS`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
@@ -17,6 +19,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.context import Services
 from bot.services.contributions import Media
 from handlers.common import Who, answer_callback, edit_callback_message
+from handlers.dialogue import Dialogue, Form, FormFlow, save
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Step:
     svc: Services
     session: AsyncSession
     sender: Who
-    state: dict[str, Any]
+    dialogue: Dialogue | None
     now: datetime
     outs: list[Out] = field(default_factory=list)
 
@@ -52,9 +55,21 @@ class Step:
     def say(self, key: str, markup: InlineKeyboardMarkup | None = None, **params: object) -> None:
         self.outs.append(Out(self.svc.t(self.lang, key, **params), markup))
 
-    def set_state(self, flow: str | None, **data: Any) -> None:
+    def open(self, dialogue: Dialogue) -> None:
+        """Keep ``dialogue`` open for the sender's next message."""
         assert self.sender.user is not None
-        self.sender.user.state = {"flow": flow, **data} if flow else None
+        save(self.sender.user, dialogue)
+        self.dialogue = dialogue
+
+    def close(self) -> None:
+        if self.sender.user is not None:
+            save(self.sender.user, None)
+        self.dialogue = None
+
+    def form(self, flow: FormFlow) -> Form:
+        """The open form of ``flow`` (a fresh one if another dialogue is open)."""
+        dialogue = self.dialogue
+        return dialogue if isinstance(dialogue, Form) and dialogue.flow == flow else Form(flow)
 
 
 async def settle_callback(
@@ -66,17 +81,16 @@ async def settle_callback(
         await edit_callback_message(update, out.text, out.markup)
 
 
+@dataclass(frozen=True)
+class Pressed:
+    """What a button press does: a short notice on the button, and/or a replacement message."""
+
+    lang: str
+    notice: str | None = None
+    out: Out | None = None
+
+    async def settle(self, update: Update, svc: Services) -> None:
+        await settle_callback(update, svc, self.lang, notice=self.notice, out=self.out)
+
+
 FlowStep = Callable[[Step, Input], Awaitable[None]]
-FLOWS: dict[str, FlowStep] = {}
-# Flows that do not need a process membership (an admin creating the first process has none).
-STANDALONE_FLOWS: set[str] = set()
-
-
-def flow(name: str, *, standalone: bool = False) -> Callable[[FlowStep], FlowStep]:
-    def decorate(step: FlowStep) -> FlowStep:
-        FLOWS[name] = step
-        if standalone:
-            STANDALONE_FLOWS.add(name)
-        return step
-
-    return decorate

@@ -7,19 +7,21 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.text import shorten
 from bot.services import contributions
 from bot.services.contributions import IdeaPage
-from handlers.capture import snippet
+from handlers import dialogue
+from handlers.callbacks import ContinueMine, IdeasPage, SupportIdea
 from handlers.common import (
     Button,
     answer_callback,
-    callback_parts,
     edit_callback_message,
     keyboard,
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow, settle_callback
+from handlers.dialogue import Form
+from handlers.flows import Input, Out, Step, settle_callback
 from messages import Html
 
 IDEA_STEPS = ("name", "need", "partners", "experiment")
@@ -34,21 +36,23 @@ def render_idea_page(svc: Services, lang: str, page: IdeaPage) -> tuple[str, Inl
         idea = row.idea
         line = svc.t(lang, "ideas.line", number=index, title=idea.title or "—", supports=row.supports)
         if idea.need:
-            line += "\n" + svc.t(lang, "ideas.need", need=snippet(idea.need, 140))
+            line += "\n" + svc.t(lang, "ideas.need", need=shorten(idea.need, 140))
         if idea.first_experiment:
             line += "\n" + svc.t(
-                lang, "ideas.first_experiment", experiment=snippet(idea.first_experiment, 140)
+                lang, "ideas.first_experiment", experiment=shorten(idea.first_experiment, 140)
             )
         if row.supported_by_me:
             line += "\n" + svc.t(lang, "ideas.you_support")
         lines.append(line)
         label_key = "ideas.button.unsupport" if row.supported_by_me else "ideas.button.support"
-        buttons.append([(svc.catalog.plain(lang, label_key, number=index), f"su:{idea.id}:{page.page}")])
+        buttons.append(
+            [(svc.catalog.plain(lang, label_key, number=index), SupportIdea(idea.id, page.page).encode())]
+        )
     nav: list[Button] = []
     if page.page > 0:
-        nav.append(("◀", f"ip:{page.page - 1}"))
+        nav.append(("◀", IdeasPage(page.page - 1).encode()))
     if page.page < page.pages - 1:
-        nav.append(("▶", f"ip:{page.page + 1}"))
+        nav.append(("▶", IdeasPage(page.page + 1).encode()))
     buttons.append(nav)
     return "\n\n".join(lines), keyboard(buttons)
 
@@ -60,19 +64,19 @@ async def on_idea(update: Update, context: Ctx) -> None:
         sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None or sender.user is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
-        sender.user.state = {"flow": "idea", "step": "name", "data": {}}
+        dialogue.save(sender.user, Form("idea", "name"))
         return Out(svc.t(sender.lang, "idea.ask_name"))
 
     out = await svc.db.run(work)
     await reply(update, out.text, out.markup)
 
 
-@flow("idea")
 async def idea_flow(step: Step, data: Input) -> None:
     membership = step.sender.participant
     assert membership is not None
-    current = str(step.state.get("step", "name"))
-    collected = dict(step.state.get("data") or {})
+    form = step.form("idea")
+    current = form.step or "name"
+    collected = dict(form.data)
     text = (data.text or "").strip() or None
     if current == "similar":
         step.say("idea.use_buttons")
@@ -86,31 +90,33 @@ async def idea_flow(step: Step, data: Input) -> None:
             step.session, process_id=membership.process_id, title=text, language=step.lang
         )
         if similar:
-            step.set_state("idea", step="similar", data=collected)
+            step.open(form.at("similar", collected))
             rows: list[list[Button]] = [
                 [
                     (
                         step.svc.catalog.plain(
-                            step.lang, "idea.button.support_that", title=snippet(idea.title, 40)
+                            step.lang, "idea.button.support_that", title=shorten(idea.title, 40)
                         ),
-                        f"su:{idea.id}:s",
+                        SupportIdea(idea.id, None).encode(),
                     )
                 ]
                 for idea in similar
             ]
-            rows.append([(step.svc.catalog.plain(step.lang, "idea.button.continue_mine"), "id:go")])
+            rows.append(
+                [(step.svc.catalog.plain(step.lang, "idea.button.continue_mine"), ContinueMine().encode())]
+            )
             listing = "\n".join(
                 f"• {step.svc.t(step.lang, 'idea.similar_line', title=idea.title or '')}" for idea in similar
             )
             step.outs.append(Out(step.svc.t(step.lang, "idea.similar", ideas=Html(listing)), keyboard(rows)))
             return
-        step.set_state("idea", step="need", data=collected)
+        step.open(form.at("need", collected))
         step.say("idea.ask_need")
         return
     if current in ("need", "partners"):
         collected[current] = None if data.skip else text
         following = IDEA_STEPS[IDEA_STEPS.index(current) + 1]
-        step.set_state("idea", step=following, data=collected)
+        step.open(form.at(following, collected))
         step.say(f"idea.ask_{following}")
         return
     collected["experiment"] = None if data.skip else text
@@ -123,7 +129,7 @@ async def idea_flow(step: Step, data: Input) -> None:
         first_experiment=collected.get("experiment"),
         now=step.now,
     )
-    step.set_state(None)
+    step.close()
     step.say("idea.saved", title=idea.title or "")
 
 
@@ -132,10 +138,10 @@ async def on_continue_mine(update: Update, context: Ctx) -> None:
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
         sender = await who(session, update, now=svc.clock.now())
-        state = dict(sender.user.state or {}) if sender.user else {}
-        if sender.user is None or state.get("flow") != "idea" or state.get("step") != "similar":
+        form = dialogue.load(sender.user)
+        if sender.user is None or not isinstance(form, Form) or form.flow != "idea" or form.step != "similar":
             return sender.lang, False
-        sender.user.state = {"flow": "idea", "step": "need", "data": state.get("data") or {}}
+        dialogue.save(sender.user, form.at("need"))
         return sender.lang, True
 
     lang, ok = await svc.db.run(work)
@@ -161,8 +167,8 @@ async def on_ideas(update: Update, context: Ctx) -> None:
 
 async def on_ideas_page(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
-    number = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    pressed = IdeasPage.of(update)
+    number = pressed.page if pressed is not None else 0
 
     async def work(session: AsyncSession) -> tuple[str, Out | None]:
         sender = await who(session, update, now=svc.clock.now())
@@ -178,21 +184,19 @@ async def on_ideas_page(update: Update, context: Ctx) -> None:
 async def on_support(update: Update, context: Ctx) -> None:
     """Toggle support from the list (``su:<idea>:<page>``) or the similar-idea check (``su:<idea>:s``)."""
     svc = context.services
-    parts = callback_parts(update)
+    pressed = SupportIdea.of(update)
     now = svc.clock.now()
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
-        sender = await who(session, update, now=svc.clock.now())
+        sender = await who(session, update, now=now)
         lang = sender.lang
-        if len(parts) != 3 or not parts[1].isdigit() or sender.participant is None or sender.user is None:
+        if pressed is None or sender.participant is None or sender.user is None:
             return lang, "button.stale", None
-        from_similar = parts[2] == "s"
-        if from_similar:
-            state = dict(sender.user.state or {})
-            if state.get("flow") == "idea":
-                sender.user.state = None
+        from_similar = pressed.page is None
+        if from_similar and dialogue.flow_name(sender.user) == "idea":
+            dialogue.save(sender.user, None)
         result = await contributions.toggle_support(
-            session, membership=sender.participant, idea_id=int(parts[1]), now=now
+            session, membership=sender.participant, idea_id=pressed.idea_id, now=now
         )
         if result is None:
             return lang, "button.stale", None
@@ -200,12 +204,10 @@ async def on_support(update: Update, context: Ctx) -> None:
             if result is False:
                 # Pressing "support that one" never withdraws an earlier support.
                 await contributions.toggle_support(
-                    session, membership=sender.participant, idea_id=int(parts[1]), now=now
+                    session, membership=sender.participant, idea_id=pressed.idea_id, now=now
                 )
             return lang, None, Out(svc.t(lang, "idea.supported_instead"))
-        page = await contributions.idea_page(
-            session, membership=sender.participant, page=int(parts[2]) if parts[2].isdigit() else 0
-        )
+        page = await contributions.idea_page(session, membership=sender.participant, page=pressed.page or 0)
         notice = "ideas.supported" if result else "ideas.unsupported"
         return lang, notice, Out(*render_idea_page(svc, lang, page))
 
@@ -217,6 +219,6 @@ def register(app: Application) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("idea", on_idea, filters=private))
     app.add_handler(CommandHandler("ideas", on_ideas, filters=private))
-    app.add_handler(CallbackQueryHandler(on_continue_mine, pattern=r"^id:go$"))
-    app.add_handler(CallbackQueryHandler(on_ideas_page, pattern=r"^ip:"))
-    app.add_handler(CallbackQueryHandler(on_support, pattern=r"^su:"))
+    app.add_handler(CallbackQueryHandler(on_continue_mine, pattern=ContinueMine.pattern()))
+    app.add_handler(CallbackQueryHandler(on_ideas_page, pattern=IdeasPage.pattern()))
+    app.add_handler(CallbackQueryHandler(on_support, pattern=SupportIdea.pattern()))

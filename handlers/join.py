@@ -2,29 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx, Services
 from bot.infra.commands import publish_facilitator_commands
-from bot.services import outbox, people
+from bot.services import people
+from bot.services.people import Invite
+from handlers import dialogue
+from handlers.callbacks import ActiveProcess, Consent, LanguagePick, OrganisationPick, RolePick, ShowName
 from handlers.common import (
     Button,
+    Who,
     answer_callback,
-    callback_parts,
     client_language,
     edit_callback_message,
     keyboard,
     reply,
     who,
 )
+from handlers.dialogue import Joining
 from messages import LANGUAGES
+from storage.models import Membership
 
 LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
 
 
 def language_keyboard(current: str) -> list[list[Button]]:
-    return [[(("✓ " if lang == current else "") + LANGUAGE_NAMES[lang], f"lg:{lang}") for lang in LANGUAGES]]
+    return [
+        [
+            (("✓ " if lang == current else "") + LANGUAGE_NAMES[lang], LanguagePick(lang).encode())
+            for lang in LANGUAGES
+        ]
+    ]
+
+
+@dataclass(frozen=True)
+class Started:
+    """What /start found: a stranger, a member coming back, someone to ask for consent, a new or
+    repeated join."""
+
+    outcome: Literal["stranger", "member", "consent", "joined", "again"]
+    sender: Who
+    memberships: list[Membership] = field(default_factory=list)
+    invite: Invite | None = None
+
+
+@dataclass(frozen=True)
+class Consented:
+    invite: Invite | None
+    """None when the invite is gone (a stale button)."""
+    user_lang: str | None = None
+    """The language of the user who accepted; None when they declined."""
+
+
+@dataclass(frozen=True)
+class JoinChoice:
+    """One answered joining question: the sender, the membership it changed, what was chosen."""
+
+    sender: Who
+    membership: Membership | None = None
+    label: str | None = None
 
 
 async def start(update: Update, context: Ctx) -> None:
@@ -32,24 +74,31 @@ async def start(update: Update, context: Ctx) -> None:
     code = (context.args or [""])[0].strip()
     now = svc.clock.now()
 
-    async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update, now=svc.clock.now())
+    async def work(session: AsyncSession) -> Started:
+        sender = await who(session, update, now=now)
         invite = await people.find_invite(session, code) if code else None
         if invite is None:
             if sender.consented and sender.membership is not None:
-                memberships = await people.memberships_of(session, sender.user_id)
-                return ("member", sender, memberships, None)
-            return ("stranger", sender, [], None)
+                return Started("member", sender, await people.memberships_of(session, sender.user_id))
+            return Started("stranger", sender)
         if not sender.consented:
-            return ("consent", sender, [], invite)
+            return Started("consent", sender, [], invite)
         assert sender.user is not None
         first_name = update.effective_user.first_name if update.effective_user else None
         membership, created = await people.join(
             session, user=sender.user, invite=invite, display_name=first_name, now=now
         )
-        return ("joined" if created or not membership.complete else "again", sender, [membership], invite)
+        return Started(
+            "joined" if created or not membership.complete else "again", sender, [membership], invite
+        )
 
-    outcome, sender, memberships, invite = await svc.db.run(work)
+    started = await svc.db.run(work)
+    outcome, sender, memberships, invite = (
+        started.outcome,
+        started.sender,
+        started.memberships,
+        started.invite,
+    )
     lang = sender.lang
     if outcome == "stranger":
         await reply(update, svc.t(lang, "start.ask_facilitator"))
@@ -62,7 +111,7 @@ async def start(update: Update, context: Ctx) -> None:
                 [
                     (
                         ("✓ " if m.id == (active.id if active else None) else "") + m.process.name[:60],
-                        f"ap:{m.id}",
+                        ActiveProcess(m.id).encode(),
                     )
                 ]
                 for m in memberships
@@ -84,8 +133,8 @@ async def start(update: Update, context: Ctx) -> None:
             ),
             keyboard(
                 [
-                    [(svc.catalog.plain(lang, "privacy.accept"), f"cs:y:{code}")],
-                    [(svc.catalog.plain(lang, "privacy.decline"), f"cs:n:{code}")],
+                    [(svc.catalog.plain(lang, "privacy.accept"), Consent(True, code).encode())],
+                    [(svc.catalog.plain(lang, "privacy.decline"), Consent(False, code).encode())],
                 ]
             ),
         )
@@ -101,7 +150,7 @@ async def continue_joining(update: Update, context: Ctx, lang: str, membership_i
     """Ask for whatever the membership still lacks: organisation, role, name; then welcome."""
     svc = context.services
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> Membership | None:
         return await people.membership_by_id(session, membership_id)
 
     membership = await svc.db.run(work)
@@ -120,11 +169,11 @@ async def continue_joining(update: Update, context: Ctx, lang: str, membership_i
         )
         return
     if membership.organisation_id is None:
-        rows = [[(org.name[:60], f"og:{org.id}")] for org in process.organisations]
+        rows = [[(org.name[:60], OrganisationPick(org.id).encode())] for org in process.organisations]
         await reply(update, svc.t(lang, "join.ask_organisation", process=process.name), keyboard(rows))
         return
     if membership.role is None:
-        rows = [[(svc.catalog.plain(lang, f"role.{role}"), f"rl:{role}")] for role in people.ROLES]
+        rows = [[(svc.catalog.plain(lang, f"role.{role}"), RolePick(role).encode())] for role in people.ROLES]
         await reply(update, svc.t(lang, "join.ask_role"), keyboard(rows))
         return
     if not membership.complete:
@@ -133,8 +182,8 @@ async def continue_joining(update: Update, context: Ctx, lang: str, membership_i
             svc.t(lang, "join.ask_name", name=membership.display_name or "—"),
             keyboard(
                 [
-                    [(svc.catalog.plain(lang, "join.name_yes"), "nm:y")],
-                    [(svc.catalog.plain(lang, "join.name_no"), "nm:n")],
+                    [(svc.catalog.plain(lang, "join.name_yes"), ShowName(True).encode())],
+                    [(svc.catalog.plain(lang, "join.name_no"), ShowName(False).encode())],
                 ]
             ),
         )
@@ -154,58 +203,57 @@ def help_text(svc: Services, lang: str, facilitator: bool) -> str:
 
 async def on_consent(update: Update, context: Ctx) -> None:
     svc = context.services
-    _, answer, code = [*callback_parts(update), "", "", ""][:3]
+    pressed = Consent.of(update) or Consent(False, "")
     now = svc.clock.now()
     lang = client_language(update)
 
-    async def work(session):  # type: ignore[no-untyped-def]
-        invite = await people.find_invite(session, code)
+    async def work(session: AsyncSession) -> Consented:
+        invite = await people.find_invite(session, pressed.code)
         if invite is None:
-            return None, None
+            return Consented(None)
         sender = update.effective_user
         assert sender is not None
-        if answer != "y":
+        if not pressed.accepted:
             await people.record_refusal(session, user_id=sender.id, now=now)
-            return invite, None
+            return Consented(invite)
         user = await people.give_consent(session, user_id=sender.id, language=lang, now=now)
-        user.state = {"flow": "joining"}
-        membership, _ = await people.join(
-            session, user=user, invite=invite, display_name=sender.first_name, now=now
-        )
-        return invite, (user.language or lang, membership.id)
+        dialogue.save(user, Joining())
+        await people.join(session, user=user, invite=invite, display_name=sender.first_name, now=now)
+        return Consented(invite, user.language or lang)
 
-    invite, joined = await svc.db.run(work)
+    consented = await svc.db.run(work)
+    invite = consented.invite
     if invite is None:
         await answer_callback(update, svc.catalog.plain(lang, "button.stale"))
         return
     await answer_callback(update)
-    if joined is None:
+    if consented.user_lang is None:
         await edit_callback_message(update, svc.t(lang, "privacy.declined"))
         return
-    user_lang, _membership_id = joined
+    user_lang = consented.user_lang
     await edit_callback_message(update, svc.t(user_lang, "privacy.accepted", process=invite.process.name))
     await reply(update, svc.t(user_lang, "join.ask_language"), keyboard(language_keyboard(user_lang)))
 
 
 async def on_language(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
-    lang = parts[1] if len(parts) > 1 and parts[1] in LANGUAGES else None
+    pressed = LanguagePick.of(update)
+    lang = pressed.lang if pressed is not None else None
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> JoinChoice:
         sender = await who(session, update, now=svc.clock.now())
         if not sender.consented or lang is None:
-            return sender, None
+            return JoinChoice(sender)
         assert sender.user is not None
         sender.user.language = lang
-        joining = (sender.user.state or {}).get("flow") == "joining"
+        joining = isinstance(dialogue.load(sender.user), Joining)
         if joining:
-            sender.user.state = None
-        return sender, sender.membership if joining or (
-            sender.membership and not sender.membership.complete
-        ) else None
+            dialogue.save(sender.user, None)
+        unfinished = sender.membership is not None and not sender.membership.complete
+        return JoinChoice(sender, sender.membership if joining or unfinished else None)
 
-    sender, membership = await svc.db.run(work)
+    step = await svc.db.run(work)
+    sender, membership = step.sender, step.membership
     if lang is None or not sender.consented:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
@@ -217,23 +265,20 @@ async def on_language(update: Update, context: Ctx) -> None:
 
 async def on_organisation(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
-    organisation_id = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+    pressed = OrganisationPick.of(update)
+    organisation_id = pressed.organisation_id if pressed is not None else -1
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> JoinChoice:
         sender = await who(session, update, now=svc.clock.now())
         membership = sender.membership
         if membership is None or membership.is_facilitator:
-            return sender, None, None
-        organisation = await people.organisation_of_process(
-            session, process_id=membership.process_id, organisation_id=organisation_id
-        )
-        if organisation is None:
-            return sender, None, None
-        membership.organisation_id = organisation.id
-        return sender, membership.id, organisation.name
+            return JoinChoice(sender)
+        name = await people.choose_organisation(session, membership, organisation_id)
+        return JoinChoice(sender, membership, name) if name is not None else JoinChoice(sender)
 
-    sender, membership_id, name = await svc.db.run(work)
+    step = await svc.db.run(work)
+    sender, name = step.sender, step.label
+    membership_id = step.membership.id if step.membership is not None else None
     if membership_id is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
@@ -244,18 +289,20 @@ async def on_organisation(update: Update, context: Ctx) -> None:
 
 async def on_role(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
-    role = parts[1] if len(parts) > 1 and parts[1] in people.ROLES else None
+    pressed = RolePick.of(update)
+    role = pressed.role if pressed is not None else None
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> JoinChoice:
         sender = await who(session, update, now=svc.clock.now())
         membership = sender.membership
         if membership is None or role is None or membership.is_facilitator:
-            return sender, None
-        membership.role = role
-        return sender, membership.id
+            return JoinChoice(sender)
+        people.choose_role(membership, role)
+        return JoinChoice(sender, membership)
 
-    sender, membership_id = await svc.db.run(work)
+    step = await svc.db.run(work)
+    sender = step.sender
+    membership_id = step.membership.id if step.membership is not None else None
     if membership_id is None or role is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
@@ -268,24 +315,21 @@ async def on_role(update: Update, context: Ctx) -> None:
 
 async def on_name(update: Update, context: Ctx) -> None:
     svc = context.services
-    show = callback_parts(update)[1:2] == ["y"]
+    pressed = ShowName.of(update)
+    show = pressed is not None and pressed.confirmed
     now = svc.clock.now()
 
-    async def work(session):  # type: ignore[no-untyped-def]
-        sender = await who(session, update, now=svc.clock.now())
+    async def work(session: AsyncSession) -> JoinChoice:
+        sender = await who(session, update, now=now)
         membership = sender.membership
         if membership is None or membership.role is None or membership.organisation_id is None:
-            return sender, None
-        membership.show_name = show
-        if not show:
-            membership.display_name = None
-        newly_complete = not membership.complete
-        membership.complete = True
-        if newly_complete:
-            await outbox.plan_member(session, membership, now)
-        return sender, membership.id
+            return JoinChoice(sender)
+        await people.complete_joining(session, membership, show_name=show, now=now)
+        return JoinChoice(sender, membership)
 
-    sender, membership_id = await svc.db.run(work)
+    step = await svc.db.run(work)
+    sender = step.sender
+    membership_id = step.membership.id if step.membership is not None else None
     if membership_id is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
@@ -298,18 +342,22 @@ async def on_name(update: Update, context: Ctx) -> None:
 
 async def on_active_process(update: Update, context: Ctx) -> None:
     svc = context.services
-    parts = callback_parts(update)
-    membership_id = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+    pressed = ActiveProcess.of(update)
+    membership_id = pressed.membership_id if pressed is not None else -1
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> JoinChoice:
         sender = await who(session, update, now=svc.clock.now())
-        membership = await people.membership_by_id(session, membership_id)
-        if membership is None or membership.user_id != sender.user_id or sender.user is None:
-            return sender, None
-        sender.user.active_membership_id = membership.id
-        return sender, membership.process.name
+        if sender.user is None:
+            return JoinChoice(sender)
+        membership = await people.make_active(session, sender.user, membership_id)
+        return (
+            JoinChoice(sender, membership, membership.process.name)
+            if membership is not None
+            else JoinChoice(sender)
+        )
 
-    sender, name = await svc.db.run(work)
+    step = await svc.db.run(work)
+    sender, name = step.sender, step.label
     if name is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
@@ -320,7 +368,7 @@ async def on_active_process(update: Update, context: Ctx) -> None:
 async def help_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> Who:
         return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
@@ -334,7 +382,7 @@ async def help_command(update: Update, context: Ctx) -> None:
 async def privacy_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> Who:
         return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
@@ -355,7 +403,7 @@ async def privacy_command(update: Update, context: Ctx) -> None:
 async def language_command(update: Update, context: Ctx) -> None:
     svc = context.services
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> Who:
         return await who(session, update, now=svc.clock.now())
 
     sender = await svc.db.run(work)
@@ -371,9 +419,9 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("help", help_command, filters=private))
     app.add_handler(CommandHandler("privacy", privacy_command, filters=private))
     app.add_handler(CommandHandler("language", language_command, filters=private))
-    app.add_handler(CallbackQueryHandler(on_consent, pattern=r"^cs:"))
-    app.add_handler(CallbackQueryHandler(on_language, pattern=r"^lg:"))
-    app.add_handler(CallbackQueryHandler(on_organisation, pattern=r"^og:"))
-    app.add_handler(CallbackQueryHandler(on_role, pattern=r"^rl:"))
-    app.add_handler(CallbackQueryHandler(on_name, pattern=r"^nm:"))
-    app.add_handler(CallbackQueryHandler(on_active_process, pattern=r"^ap:"))
+    app.add_handler(CallbackQueryHandler(on_consent, pattern=Consent.pattern()))
+    app.add_handler(CallbackQueryHandler(on_language, pattern=LanguagePick.pattern()))
+    app.add_handler(CallbackQueryHandler(on_organisation, pattern=OrganisationPick.pattern()))
+    app.add_handler(CallbackQueryHandler(on_role, pattern=RolePick.pattern()))
+    app.add_handler(CallbackQueryHandler(on_name, pattern=ShowName.pattern()))
+    app.add_handler(CallbackQueryHandler(on_active_process, pattern=ActiveProcess.pattern()))

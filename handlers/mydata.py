@@ -9,8 +9,10 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx
-from bot.services import outbox, people
-from handlers.common import answer_callback, callback_parts, edit_callback_message, keyboard, reply, who
+from bot.services import people
+from handlers import dialogue
+from handlers.callbacks import ForgetChoice
+from handlers.common import answer_callback, edit_callback_message, keyboard, reply, who
 from handlers.flows import Out
 
 
@@ -54,8 +56,8 @@ async def on_forget(update: Update, context: Ctx) -> None:
         svc.t(lang, "forget.confirm"),
         keyboard(
             [
-                [(svc.catalog.plain(lang, "forget.button.yes"), "fg:yes")],
-                [(svc.catalog.plain(lang, "forget.button.no"), "fg:no")],
+                [(svc.catalog.plain(lang, "forget.button.yes"), ForgetChoice(True).encode())],
+                [(svc.catalog.plain(lang, "forget.button.no"), ForgetChoice(False).encode())],
             ]
         ),
     )
@@ -63,7 +65,8 @@ async def on_forget(update: Update, context: Ctx) -> None:
 
 async def on_forget_choice(update: Update, context: Ctx) -> None:
     svc = context.services
-    confirmed = callback_parts(update)[1:2] == ["yes"]
+    pressed = ForgetChoice.of(update)
+    confirmed = pressed is not None and pressed.confirmed
     sender_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, int | None]:
@@ -87,8 +90,7 @@ async def set_paused(update: Update, context: Ctx, paused: bool) -> None:
         sender = await who(session, update, now=svc.clock.now())
         if sender.participant is None:
             return Out(svc.t(sender.lang, "start.ask_facilitator"))
-        sender.participant.paused = paused
-        await outbox.on_pause_change(session, sender.participant, svc.clock.now())
+        await people.set_paused(session, sender.participant, paused=paused, now=svc.clock.now())
         return Out(
             svc.t(sender.lang, "pause.on" if paused else "pause.off", process=sender.participant.process.name)
         )
@@ -110,10 +112,7 @@ async def on_cancel(update: Update, context: Ctx) -> None:
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
         sender = await who(session, update, now=svc.clock.now())
-        if sender.user is None or not sender.user.state:
-            return sender.lang, False
-        sender.user.state = None
-        return sender.lang, True
+        return sender.lang, sender.user is not None and dialogue.cancel(sender.user)
 
     lang, cancelled = await svc.db.run(work)
     await reply(update, svc.t(lang, "flow.cancelled" if cancelled else "flow.nothing_to_cancel"))
@@ -135,7 +134,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("pause", on_pause, filters=private))
     app.add_handler(CommandHandler("resume", on_resume, filters=private))
     app.add_handler(CommandHandler("cancel", on_cancel, filters=private))
-    app.add_handler(CallbackQueryHandler(on_forget_choice, pattern=r"^fg:"))
+    app.add_handler(CallbackQueryHandler(on_forget_choice, pattern=ForgetChoice.pattern()))
 
 
 def register_fallbacks(app: Application) -> None:

@@ -16,7 +16,7 @@ from bot.context import Ctx, Services
 from bot.domain.programme import ProcessFileError, dump_process, parse_process
 from bot.render.facilitator import problems_text
 from bot.services import outbox
-from handlers import capture
+from handlers import inbox
 from handlers.callbacks import ProgrammeDownload
 from handlers.common import Facilitating, answer_callback, keyboard, reply, require_facilitator
 from handlers.facilitator import refusal
@@ -136,7 +136,7 @@ async def on_document(update: Update, context: Ctx) -> None:
     uploader = await svc.db.run(check)
     lang = uploader.lang
     if uploader.process_id is None or document is None or message is None:
-        await capture.on_message(update, context)
+        await inbox.on_message(update, context)
         return
     text = await _download(update, context, lang)
     if text is None:

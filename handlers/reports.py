@@ -32,17 +32,19 @@ from bot.render.labels import Labels
 from bot.services import digest as digests
 from bot.services import export, moderation
 from bot.services.outbox import broadcast, eligible_count
+from handlers import dialogue
+from handlers.callbacks import DigestExport, HideChoice, LoopChoice
 from handlers.common import (
     Button,
     Who,
     answer_callback,
-    callback_parts,
     edit_callback_message,
     keyboard,
     reply,
     who,
 )
-from handlers.flows import Input, Out, Step, flow
+from handlers.dialogue import Form
+from handlers.flows import Input, Out, Step
 from messages import LANGUAGES, Html, escape
 from storage.models import Membership, Process, Submission
 
@@ -179,8 +181,8 @@ async def on_digest_button(update: Update, context: Ctx) -> None:
     """``dg:x:<process>`` under a digest: the export of that process, for its facilitators."""
     svc = context.services
     now = svc.clock.now()
-    parts = callback_parts(update)
-    process_id = int(parts[2]) if len(parts) == 3 and parts[1] == "x" and parts[2].isdigit() else None
+    pressed = DigestExport.of(update)
+    process_id = pressed.process_id if pressed is not None else None
     user_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
@@ -219,7 +221,7 @@ async def on_loop(update: Update, context: Ctx) -> None:
         sender = await who(session, update, now=svc.clock.now())
         if _facilitator(sender) is None or sender.user is None:
             return sender.lang, False
-        sender.user.state = {"flow": "loop", "step": LOOP_STEPS[0], "data": {}}
+        dialogue.save(sender.user, Form("loop", LOOP_STEPS[0]))
         return sender.lang, True
 
     lang, allowed = await svc.db.run(work)
@@ -229,16 +231,16 @@ async def on_loop(update: Update, context: Ctx) -> None:
     await reply(update, svc.t(lang, "loop.ask_said"))
 
 
-@flow("loop")
 async def loop_flow(step: Step, data: Input) -> None:
     """You said → we discussed → next step, then a preview with a send button."""
     membership = _facilitator(step.sender)
     if membership is None:
-        step.set_state(None)
+        step.close()
         step.say("report.not_facilitator")
         return
-    current = str(step.state.get("step", LOOP_STEPS[0]))
-    collected = {key: str(value) for key, value in dict(step.state.get("data") or {}).items()}
+    form = step.form("loop")
+    current = form.step or LOOP_STEPS[0]
+    collected = {key: str(value) for key, value in form.data.items()}
     if current == "confirm":
         step.say("loop.use_buttons")
         return
@@ -253,20 +255,20 @@ async def loop_flow(step: Step, data: Input) -> None:
     position = LOOP_STEPS.index(current)
     if position + 1 < len(LOOP_STEPS):
         following = LOOP_STEPS[position + 1]
-        step.set_state("loop", step=following, data=collected)
+        step.open(form.at(following, collected))
         step.say(f"loop.ask_{following}")
         return
     recipients = await eligible_count(step.session, membership.process_id)
     if recipients == 0:
-        step.set_state(None)
+        step.close()
         step.say("loop.no_participants")
         return
-    step.set_state("loop", step="confirm", data=collected)
+    step.open(form.at("confirm", collected))
     preview = escape(loop_texts(step.svc, collected)[step.lang])
     buttons = keyboard(
         [
-            [(step.svc.catalog.plain(step.lang, "loop.button.send"), "lp:send")],
-            [(step.svc.catalog.plain(step.lang, "loop.button.cancel"), "lp:no")],
+            [(step.svc.catalog.plain(step.lang, "loop.button.send"), LoopChoice(True).encode())],
+            [(step.svc.catalog.plain(step.lang, "loop.button.cancel"), LoopChoice(False).encode())],
         ]
     )
     step.outs.append(
@@ -277,20 +279,21 @@ async def loop_flow(step: Step, data: Input) -> None:
 async def on_loop_button(update: Update, context: Ctx) -> None:
     svc = context.services
     now = svc.clock.now()
-    send = callback_parts(update)[1:2] == ["send"]
+    pressed = LoopChoice.of(update)
+    send = pressed is not None and pressed.confirmed
 
     async def work(session: AsyncSession) -> tuple[str, str | None, int]:
         sender = await who(session, update, now=now)
-        state = dict(sender.user.state or {}) if sender.user is not None else {}
+        form = dialogue.load(sender.user)
         membership = _facilitator(sender)
-        if sender.user is None or state.get("flow") != "loop" or state.get("step") != "confirm":
+        if sender.user is None or not isinstance(form, Form) or form.flow != "loop" or form.step != "confirm":
             return sender.lang, None, 0
-        sender.user.state = None
+        dialogue.save(sender.user, None)
         if membership is None:
             return sender.lang, "report.not_facilitator", 0
         if not send:
             return sender.lang, "loop.cancelled", 0
-        parts = {key: str(value) for key, value in dict(state.get("data") or {}).items()}
+        parts = {key: str(value) for key, value in form.data.items()}
         count = await eligible_count(session, membership.process_id)
         await broadcast(
             session,
@@ -367,7 +370,9 @@ async def _hidden_list(session: AsyncSession, svc: Services, lang: str, process_
                 snippet=_snippet(svc, lang, item, 60),
             )
         )
-        rows.append([(svc.catalog.plain(lang, "hide.button.unhide", ref=item.id), f"hd:u:{item.id}")])
+        rows.append(
+            [(svc.catalog.plain(lang, "hide.button.unhide", ref=item.id), HideChoice("u", item.id).encode())]
+        )
     return Out("\n".join(lines), keyboard(rows))
 
 
@@ -396,7 +401,7 @@ async def on_hide(update: Update, context: Ctx) -> None:
                 return lang, await _hide(session, svc, lang, process_id, quoted[0])
             if len(quoted) > 1:
                 rows: list[list[Button]] = [
-                    [(svc.catalog.plain(lang, "hide.button.hide", ref=ref), f"hd:h:{ref}")]
+                    [(svc.catalog.plain(lang, "hide.button.hide", ref=ref), HideChoice("h", ref).encode())]
                     for ref in quoted[:8]
                 ]
                 return lang, Out(svc.t(lang, "hide.pick"), keyboard(rows))
@@ -421,9 +426,9 @@ async def on_hide(update: Update, context: Ctx) -> None:
 async def on_hide_button(update: Update, context: Ctx) -> None:
     """``hd:h:<ref>`` hides one of several references; ``hd:u:<ref>`` restores a hidden one."""
     svc = context.services
-    parts = callback_parts(update)
-    action = parts[1] if len(parts) == 3 and parts[1] in ("h", "u") and parts[2].isdigit() else None
-    ref = int(parts[2]) if action is not None else 0
+    pressed = HideChoice.of(update)
+    action = pressed.action if pressed is not None else None
+    ref = pressed.ref if pressed is not None else 0
     user_id = update.effective_user.id if update.effective_user else 0
 
     async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
@@ -466,6 +471,6 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("export", on_export, filters=private))
     app.add_handler(CommandHandler("loop", on_loop, filters=private))
     app.add_handler(CommandHandler("hide", on_hide, filters=private))
-    app.add_handler(CallbackQueryHandler(on_digest_button, pattern=r"^dg:"))
-    app.add_handler(CallbackQueryHandler(on_loop_button, pattern=r"^lp:"))
-    app.add_handler(CallbackQueryHandler(on_hide_button, pattern=r"^hd:"))
+    app.add_handler(CallbackQueryHandler(on_digest_button, pattern=DigestExport.pattern()))
+    app.add_handler(CallbackQueryHandler(on_loop_button, pattern=LoopChoice.pattern()))
+    app.add_handler(CallbackQueryHandler(on_hide_button, pattern=HideChoice.pattern()))

@@ -100,6 +100,16 @@ async def refile_as_answer(
     mark_answered(delivery)
 
 
+async def refile_as_observation(session: AsyncSession, *, submission: Submission, now: datetime) -> None:
+    """ "It was not an answer": the prompt it answered counts as unanswered again."""
+    if submission.kind == "answer" and submission.delivery_id is not None:
+        delivery = await session.get(Delivery, submission.delivery_id)
+        if delivery is not None and delivery.state == DeliveryState.ANSWERED:
+            delivery.state = DeliveryState.SENT
+    submission.kind, submission.prompt_id, submission.delivery_id = "observation", None, None
+    submission.updated_at = now
+
+
 async def choice_comment_target(
     session: AsyncSession, *, membership: Membership, delivery_id: int
 ) -> Submission | None:

@@ -89,6 +89,19 @@ def first_line_title(text: str | None) -> str:
     return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
 
 
+def toggle_theme(submission: Submission, theme: str) -> bool:
+    """Set an observation's theme, or clear it when it is the current one. False when nothing
+    applies (not an observation, or no such theme)."""
+    if submission.kind != "observation" or theme not in THEMES:
+        return False
+    submission.theme = None if submission.theme == theme else theme
+    return True
+
+
+def toggle_anonymous(submission: Submission) -> None:
+    submission.anonymous = not submission.anonymous
+
+
 def refile_as_idea(submission: Submission, now: datetime) -> None:
     submission.kind = "idea"
     submission.title = submission.title or first_line_title(submission.text) or "—"
@@ -226,6 +239,14 @@ async def toggle_support(
         return False
     session.add(Support(idea_id=idea_id, membership_id=membership.id, created_at=now))
     return True
+
+
+async def own_idea(session: AsyncSession, *, membership: Membership, idea_id: int) -> Submission | None:
+    """The participant's own idea ``idea_id`` in this process, else None."""
+    idea = await session.get(Submission, idea_id)
+    if idea is None or idea.membership_id != membership.id or idea.kind != "idea":
+        return None
+    return idea
 
 
 async def own_ideas(session: AsyncSession, *, membership: Membership, limit: int = 8) -> list[Submission]:

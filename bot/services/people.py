@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from bot.domain.states import Consent, DeliveryState
+from bot.services import outbox
 from storage.models import (
     Delivery,
     Membership,
@@ -322,3 +323,49 @@ async def facilitators_to_tell(session: AsyncSession, process_id: int) -> list[F
         .order_by(User.id)
     )
     return [FacilitatorContact(int(row.id), row.language or row.fallback) for row in rows]
+
+
+async def choose_organisation(
+    session: AsyncSession, membership: Membership, organisation_id: int
+) -> str | None:
+    """Set the membership's organisation; its name, or None when it is not one of the process."""
+    organisation = await organisation_of_process(
+        session, process_id=membership.process_id, organisation_id=organisation_id
+    )
+    if organisation is None:
+        return None
+    membership.organisation_id = organisation.id
+    return organisation.name
+
+
+def choose_role(membership: Membership, role: str) -> None:
+    membership.role = role
+
+
+async def complete_joining(
+    session: AsyncSession, membership: Membership, *, show_name: bool, now: datetime
+) -> None:
+    """The last joining question answered: the membership is complete, and a participant who has
+    just completed it gets the programme planned from now on."""
+    membership.show_name = show_name
+    if not show_name:
+        membership.display_name = None
+    newly_complete = not membership.complete
+    membership.complete = True
+    if newly_complete:
+        await outbox.plan_member(session, membership, now)
+
+
+async def make_active(session: AsyncSession, user: User, membership_id: int) -> Membership | None:
+    """Make one of the user's memberships the active one; None when it is not theirs."""
+    membership = await membership_by_id(session, membership_id)
+    if membership is None or membership.user_id != user.id:
+        return None
+    user.active_membership_id = membership.id
+    return membership
+
+
+async def set_paused(session: AsyncSession, membership: Membership, *, paused: bool, now: datetime) -> None:
+    """/pause and /resume: nothing is sent while paused, and what is still open is planned again after."""
+    membership.paused = paused
+    await outbox.on_pause_change(session, membership, now)

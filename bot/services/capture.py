@@ -1,0 +1,131 @@
+"""Filing a plain message from a participant: an answer to a prompt, or an observation.
+
+In order: a reply to a prompt answers that prompt (an observation when the prompt has closed);
+with exactly one prompt open the message answers that one; otherwise it is an observation, and
+with several prompts open the participant is asked which one it answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.process import ProcessFacts
+from bot.services import answers, contributions, outbox
+from bot.services.contributions import Media
+from storage.models import Delivery, Membership, Prompt, Submission
+
+NOT_ANSWERS = ("reminder", "announcement")
+"""Prompt kinds that inform: a reply to them is not an answer."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    text: str | None
+    media: Media | None
+    chat_id: int
+    message_id: int | None
+    reply_to_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Answered:
+    answer: Submission
+    delivery: Delivery
+    replied: bool
+    """True when the message replied to the prompt; False when it was the only open one."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    observation: Submission
+    prompt_closed: bool
+    """The message replied to a prompt that has closed."""
+
+
+@dataclass(frozen=True)
+class AskWhichPrompt:
+    observation: Submission
+    open_deliveries: list[Delivery]
+    """Stored as an observation; these prompts are open and the participant may say which it answers."""
+
+
+Routed = Answered | Observed | AskWhichPrompt
+
+
+async def store_observation(
+    session: AsyncSession, *, membership: Membership, message: Incoming, now: datetime
+) -> Submission:
+    return await contributions.add_observation(
+        session,
+        membership=membership,
+        text=message.text,
+        media=message.media,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        now=now,
+    )
+
+
+async def store_answer(
+    session: AsyncSession, *, membership: Membership, message: Incoming, delivery: Delivery, now: datetime
+) -> Submission:
+    return await answers.record_answer(
+        session,
+        delivery=delivery,
+        membership=membership,
+        text=message.text,
+        media=message.media,
+        choice=None,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        now=now,
+    )
+
+
+async def route_message(
+    session: AsyncSession, *, membership: Membership, message: Incoming, open_prompts: int, now: datetime
+) -> Routed:
+    """File ``message`` (``open_prompts``: how many prompts the sender has open, already counted)."""
+    if message.reply_to_message_id is not None:
+        delivery = await answers.delivery_for_reply(
+            session,
+            membership=membership,
+            chat_id=message.chat_id,
+            reply_to_message_id=message.reply_to_message_id,
+        )
+        if delivery is not None and delivery.prompt.kind not in NOT_ANSWERS:
+            if answers.is_open(delivery.prompt, now):
+                answer = await store_answer(
+                    session, membership=membership, message=message, delivery=delivery, now=now
+                )
+                return Answered(answer, delivery, replied=True)
+            observation = await store_observation(session, membership=membership, message=message, now=now)
+            return Observed(observation, prompt_closed=True)
+    open_ = await answers.open_deliveries(session, membership=membership, now=now) if open_prompts else []
+    if len(open_) == 1:
+        answer = await store_answer(
+            session, membership=membership, message=message, delivery=open_[0], now=now
+        )
+        return Answered(answer, open_[0], replied=False)
+    observation = await store_observation(session, membership=membership, message=message, now=now)
+    if len(open_) > 1:
+        return AskWhichPrompt(observation, open_)
+    return Observed(observation, prompt_closed=False)
+
+
+async def reachable_again(session: AsyncSession, membership: Membership, now: datetime) -> None:
+    """They wrote to us, so Telegram delivers to them again: plan what is still open."""
+    if membership.unreachable:
+        membership.unreachable = False
+        await outbox.plan_member(session, membership, now)
+
+
+async def facts_for_snippet(session: AsyncSession, prompt: Prompt) -> ProcessFacts | None:
+    """The process facts a snippet of ``prompt`` needs to fill its placeholders; None when its text
+    has none (the common case, which then costs no query)."""
+    if not any("{" in str(text) for text in (prompt.texts or {}).values()):
+        return None
+    return (await outbox.process_facts(session, [prompt.process_id])).get(prompt.process_id)
