@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.domain.process import ProcessFacts, format_local
 from bot.domain.programme import ProcessFileError, problem_text
 from bot.render.prompt import AD_HOC_KINDS, KIND_ICONS, prompt_snippet
-from bot.services.facilitator_views import MemberLine, Overview, Roster, Upcoming
-from bot.services.outbox import NudgeTarget
 from messages import Catalog, Html
+
+if TYPE_CHECKING:
+    # The read models only, for annotations: rendering never runs a query.
+    from bot.services.facilitator_views import MemberLine, Overview, Roster, Upcoming
+    from bot.services.outbox import NudgeTarget
 
 SCHEDULE_PAGE = 8
 RATE_SNIPPET = 48
