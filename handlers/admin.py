@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import Ctx
 from bot.domain.programme import ProcessFileError, parse_process, problem_text
+from bot.services import people
 from bot.services.processes import create_process
 from handlers import dialogue
 from handlers.callbacks import NewProcessChoice
@@ -64,13 +65,9 @@ async def on_newprocess(update: Update, context: Ctx) -> None:
     async def work(session: AsyncSession) -> Out:
         sender = await who(session, update, now=svc.clock.now())
         if sender.user is None or not sender.consented:
-            from bot.services import people
-
-            user = await people.give_consent(
+            sender.user = await people.give_consent(
                 session, user_id=sender_id, language=sender.client_language, now=svc.clock.now()
             )
-            sender.user = user
-        assert sender.user is not None
         dialogue.save(sender.user, Form("newprocess", "name"))
         return Out(svc.t(sender.lang, "admin.ask_name"))
 

@@ -245,7 +245,7 @@ async def on_language(update: Update, context: Ctx) -> None:
         if not sender.consented or lang is None:
             return JoinChoice(sender)
         assert sender.user is not None
-        sender.user.language = lang
+        people.set_language(sender.user, lang)
         joining = isinstance(dialogue.load(sender.user), Joining)
         if joining:
             dialogue.save(sender.user, None)

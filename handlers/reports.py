@@ -32,6 +32,7 @@ from bot.render.labels import Labels
 from bot.services import digest as digests
 from bot.services import export, moderation
 from bot.services.outbox import broadcast, eligible_count
+from bot.services.processes import get_process
 from handlers import dialogue
 from handlers.callbacks import DigestExport, HideChoice, LoopChoice
 from handlers.common import (
@@ -44,9 +45,9 @@ from handlers.common import (
     who,
 )
 from handlers.dialogue import Form
-from handlers.flows import Input, Out, Step
+from handlers.flows import Input, Out, Pressed, Step
 from messages import LANGUAGES, Html, escape
-from storage.models import Membership, Process, Submission
+from storage.models import Membership, Submission
 
 log = logging.getLogger(__name__)
 
@@ -431,29 +432,24 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
     ref = pressed.ref if pressed is not None else 0
     user_id = update.effective_user.id if update.effective_user else 0
 
-    async def work(session: AsyncSession) -> tuple[str, str | None, Out | None]:
+    async def work(session: AsyncSession) -> Pressed:
         sender = await who(session, update, now=svc.clock.now())
         lang = sender.lang
         if action is None or not sender.consented:
-            return lang, "button.stale", None
-        submission = await session.get(Submission, ref)
-        allowed = (
-            submission is not None
-            and await moderation.facilitator_membership(
-                session, user_id=user_id, process_id=submission.process_id
-            )
-            is not None
-        )
-        if submission is None or not allowed:
-            return lang, "report.not_facilitator", None
+            return Pressed(lang, "button.stale")
+        submission = await moderation.moderated_submission(session, user_id=user_id, ref=ref)
+        if submission is None:
+            return Pressed(lang, "report.not_facilitator")
         if action == "h":
-            return lang, None, await _hide(session, svc, lang, submission.process_id, ref)
+            return Pressed(lang, out=await _hide(session, svc, lang, submission.process_id, ref))
         await moderation.unhide(session, submission)
-        process = await session.get(Process, submission.process_id)
+        process = await get_process(session, submission.process_id)
         timezone = process.timezone if process is not None else "Europe/Helsinki"
-        return lang, "hide.unhidden", await _hidden_list(session, svc, lang, submission.process_id, timezone)
+        hidden = await _hidden_list(session, svc, lang, submission.process_id, timezone)
+        return Pressed(lang, "hide.unhidden", hidden)
 
-    lang, notice, out = await svc.db.run(work)
+    pressed_result = await svc.db.run(work)
+    lang, notice, out = pressed_result.lang, pressed_result.notice, pressed_result.out
     if notice == "report.not_facilitator":
         await _refuse(update, svc, lang)
         return

@@ -103,3 +103,13 @@ async def unhide(session: AsyncSession, submission: Submission) -> None:
     submission.hidden = False
     log.info("a facilitator restored submission %d of process %d", submission.id, submission.process_id)
     await session.flush()
+
+
+async def moderated_submission(session: AsyncSession, *, user_id: int, ref: int) -> Submission | None:
+    """The submission ``#ref`` if the user is a facilitator of its process (else ``None``): what a
+    hide or restore button may touch."""
+    submission = await session.get(Submission, ref)
+    if submission is None:
+        return None
+    allowed = await facilitator_membership(session, user_id=user_id, process_id=submission.process_id)
+    return submission if allowed is not None else None

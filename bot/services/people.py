@@ -369,3 +369,7 @@ async def set_paused(session: AsyncSession, membership: Membership, *, paused: b
     """/pause and /resume: nothing is sent while paused, and what is still open is planned again after."""
     membership.paused = paused
     await outbox.on_pause_change(session, membership, now)
+
+
+def set_language(user: User, language: str) -> None:
+    user.language = language
