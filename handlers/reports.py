@@ -71,9 +71,6 @@ async def _refuse(update: Update, svc: Services, lang: str) -> None:
         await reply(update, svc.t(lang, "report.not_facilitator"))
 
 
-# --- /digest -----------------------------------------------------------------------------------
-
-
 def _span(args: list[str]) -> timedelta | str | None:
     """``/digest 14d`` → 14 days; no argument → ``None``; anything unreadable → ``"bad"``."""
     text = "".join(args).strip()
@@ -122,9 +119,6 @@ async def on_digest(update: Update, context: Ctx) -> None:
         context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
     )
     svc.metrics.digests.labels(trigger="command").inc()
-
-
-# --- /export -----------------------------------------------------------------------------------
 
 
 async def _send_export(update: Update, context: Ctx, lang: str, process_id: int, now: datetime) -> None:
@@ -199,9 +193,6 @@ async def on_digest_button(update: Update, context: Ctx) -> None:
         return
     await answer_callback(update)
     await _send_export(update, context, lang, process_id, now)
-
-
-# --- /loop -------------------------------------------------------------------------------------
 
 
 def loop_texts(svc: Services, parts: dict[str, str]) -> dict[str, str]:
@@ -312,9 +303,6 @@ async def on_loop_button(update: Update, context: Ctx) -> None:
         return
     await answer_callback(update)
     await edit_callback_message(update, svc.t(lang, outcome, count=count))
-
-
-# --- /hide -------------------------------------------------------------------------------------
 
 
 def _snippet(svc: Services, lang: str, submission: Submission, limit: int = 80) -> str:
@@ -456,9 +444,6 @@ async def on_hide_button(update: Update, context: Ctx) -> None:
     await answer_callback(update, svc.catalog.plain(lang, notice, ref=ref) if notice else None)
     if out is not None:
         await edit_callback_message(update, out.text, out.markup)
-
-
-# --- registration ------------------------------------------------------------------------------
 
 
 def register(app: Application) -> None:

@@ -99,6 +99,7 @@ def test_encoded_value_fits_telegram_and_decodes_to_itself(value: Callback) -> N
         ("su:x:1", None),
         ("nu:x", None),
         ("qr:1:x", None),
+        ("dg:x:12", DigestExport(12)),
         ("dg:y:1", None),
         ("hd:z:1", None),
         ("cs:n", Consent(False, "")),
