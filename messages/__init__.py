@@ -89,9 +89,6 @@ class Catalog:
             template.format_map({name: str(value) for name, value in params.items()}) if params else template
         )
 
-    def all_languages(self, key: str) -> dict[str, str]:
-        return {lang: self.raw(lang, key) for lang in self._texts}
-
 
 def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field}

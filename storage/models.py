@@ -177,11 +177,9 @@ class Prompt(Base):
     key: Mapped[str] = mapped_column(String(64))
     phase: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
-    when_text: Mapped[str] = mapped_column(String(64), default="")
     texts: Mapped[dict[str, Any]]
     options: Mapped[list[Any]] = mapped_column(JSON, default=list)
     remind_after_s: Mapped[int | None] = mapped_column(Integer)
-    closes_after_s: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime]
     closes_at: Mapped[datetime | None]

@@ -227,7 +227,3 @@ class InstanceLock:
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
-
-    @property
-    def held(self) -> bool:
-        return self._handle is not None

@@ -13,7 +13,6 @@ from bot.domain.words import similarity
 from storage.models import Membership, Submission, Support
 
 THEMES: tuple[str, ...] = ("pain", "bright", "question", "other")
-MEDIA_TYPES: tuple[str, ...] = ("photo", "voice", "video", "video_note", "document", "audio")
 IDEAS_PER_PAGE = 5
 TITLE_MAX = 120
 

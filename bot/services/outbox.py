@@ -40,7 +40,7 @@ from bot.domain.programme import ProcessSpec
 from bot.domain.states import DELIVERED_STATES, REPLANNABLE_STATES, DeliveryState
 from bot.domain.timing import add_duration
 from bot.render.prompt import AD_HOC_KINDS, ANSWERABLE_KINDS
-from bot.services.processes import apply_settings, prompt_row, whole_seconds
+from bot.services.processes import apply_settings, prompt_row
 from messages import LANGUAGES
 from storage.dialects import insert_ignoring_conflicts
 from storage.models import Delivery, Membership, Organisation, Process, Prompt, Workshop
@@ -330,11 +330,9 @@ async def _replace_prompts(
             for name in (
                 "phase",
                 "kind",
-                "when_text",
                 "texts",
                 "options",
                 "remind_after_s",
-                "closes_after_s",
                 "due_at",
                 "closes_at",
                 "active",
@@ -383,11 +381,9 @@ async def broadcast(
         # An announcement made before workshop 1 still belongs to phase 1.
         phase=max(1, phase_at(facts.workshop_starts, now)),
         kind=kind,
-        when_text="",
         texts={lang: texts.get(lang) or fallback for lang in LANGUAGES},
         options=[dict(option) for option in options or ()],
         remind_after_s=None,
-        closes_after_s=whole_seconds(closes_after),
         position=0,
         due_at=due,
         closes_at=add_duration(due, closes_after, policy.tz) if closes_after is not None else None,

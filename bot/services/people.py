@@ -34,10 +34,6 @@ class Invite:
     facilitator: bool
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
-
-
 def _user_with_membership_statement() -> Select[Any]:
     open_prompts = (
         select(func.count())

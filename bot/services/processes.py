@@ -19,7 +19,7 @@ def new_code(prefix: str) -> str:
 
 
 def whole_seconds(value: timedelta | None) -> int | None:
-    """A duration as the whole seconds the database stores (``remind_after_s``, ``closes_after_s``)."""
+    """A duration as the whole seconds the database stores (``remind_after_s``)."""
     return int(value.total_seconds()) if value is not None else None
 
 
@@ -29,11 +29,9 @@ def prompt_row(process_id: int, prompt: PromptSpec, now: datetime) -> Prompt:
         key=prompt.id,
         phase=prompt.phase,
         kind=prompt.kind,
-        when_text=str(prompt.when),
         texts=dict(prompt.texts),
         options=[dict(option) for option in prompt.options],
         remind_after_s=whole_seconds(prompt.remind_after),
-        closes_after_s=whole_seconds(prompt.closes_after),
         position=prompt.order,
         due_at=prompt.due_at,
         closes_at=prompt.closes_at,
