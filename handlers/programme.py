@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -142,7 +143,9 @@ async def on_document(update: Update, context: Ctx) -> None:
     if text is None:
         return
     try:
-        spec = parse_process(text, source=document.file_name or "upload")
+        # A facilitator's file can be large: parsing it in a worker thread keeps everyone else's
+        # messages answered meanwhile.
+        spec = await asyncio.to_thread(parse_process, text, source=document.file_name or "upload")
     except ProcessFileError as error:
         await reply(update, problems_text(svc.catalog, lang, error))
         return
