@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         per_chat_interval: float = 1.0,
         max_retries: int = 4,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.bulk_interval = 1.0 / bulk_per_second
         self.per_chat_interval = per_chat_interval
@@ -47,6 +49,9 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._paused_until = 0.0
         self._chat_next: dict[object, float] = {}
         self._lock = asyncio.Lock()
+        # Monotonic seconds and the way to wait for them: a real clock in the bot, a virtual one in tests.
+        self._clock = clock
+        self._sleep = sleep
 
     async def initialize(self) -> None:
         return None
@@ -56,16 +61,16 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
 
     async def _bulk_slot(self, chat_id: object) -> None:
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             slot = max(now, self._next_slot, self._paused_until, self._chat_next.get(chat_id, 0.0))
             self._next_slot = slot + self.bulk_interval
             if chat_id is not None:
                 self._chat_next[chat_id] = slot + self.per_chat_interval
                 if len(self._chat_next) > 50_000:
                     self._chat_next = {k: v for k, v in self._chat_next.items() if v > now}
-        delay = slot - time.monotonic()
+        delay = slot - self._clock()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     async def process_request(
         self,
@@ -81,7 +86,7 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         while True:
             if bulk:
                 await self._bulk_slot(data.get("chat_id"))
-            started = time.monotonic()
+            started = self._clock()
             try:
                 result = await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -96,9 +101,9 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     "Telegram asked to wait %.1f s before %s (attempt %d)", seconds, endpoint, attempt
                 )
                 # Everyone in the bulk queue waits: a 429 is about the bot as a whole.
-                self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-                await asyncio.sleep(seconds)
+                self._paused_until = max(self._paused_until, self._clock() + seconds)
+                await self._sleep(seconds)
                 continue
             if self.metrics and endpoint.startswith("send"):
-                self.metrics.send_latency.observe(time.monotonic() - started)
+                self.metrics.send_latency.observe(self._clock() - started)
             return result

@@ -7,7 +7,6 @@ in this test process, on a fresh SQLite file or PostgreSQL database.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -52,15 +51,12 @@ async def test_sigterm_during_a_broadcast_exits_cleanly_and_a_restart_completes_
                 await wait_received(sandbox, 15, timeout=30)
 
                 # when the process is told to stop
-                loop = asyncio.get_running_loop()
-                asked = loop.time()
                 bot.signal(signal.SIGTERM)
                 code = await bot.exit_code(timeout=15)
-                took = loop.time() - asked
 
-                # then it exits at once, cleanly, with every sent message recorded and no claim held
+                # then it exits cleanly before the broadcast is through (at 10 a second it would need
+                # six), with every sent message recorded and no claim held
                 assert code == 0, bot.log()
-                assert took < 10, f"stopping took {took:.1f} s"
                 sent_before = received(sandbox)
                 assert 15 <= sum(sent_before.values()) < PARTICIPANTS
                 states = await delivery_states(db, prompt_id)
