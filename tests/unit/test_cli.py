@@ -114,3 +114,41 @@ def test_broken_process_file_is_refused_with_line_and_field(
 def test_db_upgrade_reports_the_revision(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
     assert "Database is at revision" in capsys.readouterr().out
+
+
+def test_process_create_twice_with_the_same_file_makes_one_process(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_USERNAME", "@valitupa_bot")
+    file = tmp_path / "ilomantsi.yaml"
+    file.write_text(process_yaml(), encoding="utf-8")
+
+    assert main(["process", "create", str(file)]) == 0
+    first = capsys.readouterr().out
+    assert main(["process", "create", str(file)]) == 0
+    second = capsys.readouterr().out
+
+    assert "Created process 1" in first
+    assert "Already created (nothing new stored) process 1" in second
+    links = [line for line in first.splitlines() if "invite link" in line]
+    assert links == [line for line in second.splitlines() if "invite link" in line]
+    assert all("https://t.me/valitupa_bot?start=" in line for line in links)
+    assert "BOT_USERNAME" not in first
+    assert main(["process", "list"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "Ilomantsi" in line]
+    assert len(rows) == 1
+
+
+def test_process_create_refuses_another_file_under_a_taken_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(process_yaml(), encoding="utf-8")
+    second.write_text(process_yaml() + "\n# toinen versio\n", encoding="utf-8")
+
+    assert main(["process", "create", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "set BOT_USERNAME" in out  # no name and no token: a placeholder and how to fix it
+    assert main(["process", "create", str(second)]) == 1
+    err = capsys.readouterr().err
+    assert "was not stored" in err and "process 1 is already called" in err

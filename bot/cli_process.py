@@ -1,0 +1,175 @@
+"""``valitupa process …``: create a process from its YAML file and list processes.
+
+``process create`` is safe to run twice: the same file (same name, same text) a second time prints the
+links of the process the first run made instead of making another, and a different file under a name
+that is already taken is refused. The invite links are printed even when Telegram cannot be asked for
+the bot's name: from ``BOT_USERNAME``, else from ``getMe`` when a token is set, else with a placeholder
+and a hint to set ``BOT_USERNAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.domain.programme import ProcessSpec
+    from storage.models import Process
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_USERNAME = "<bot username>"
+
+
+def add_process_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    process = commands.add_parser("process", help="create and list processes")
+    process_commands = process.add_subparsers(dest="process_command", required=True)
+    create = process_commands.add_parser("create", help="create a process from a YAML file")
+    create.add_argument("file", type=Path)
+    process_commands.add_parser("list", help="list processes")
+
+
+async def process_cli(settings: Settings, args: argparse.Namespace) -> int:
+    if args.process_command == "create":
+        return await process_create(settings, args.file)
+    if args.process_command == "list":
+        return await process_list(settings)
+    raise AssertionError(args.process_command)
+
+
+async def bot_username(settings: Settings) -> str | None:
+    """The bot's name for invite links, or None when it cannot be known; never raises."""
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    if settings.bot_token is None:
+        return None
+    from telegram import Bot
+
+    api = settings.telegram_api_url
+    bot = Bot(settings.bot_token.get_secret_value(), base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    try:
+        async with bot:
+            return bot.username
+    except Exception as error:  # any failure only means the links get a placeholder
+        log.warning("Telegram could not be asked for the bot's name (%s)", type(error).__name__)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    process: Process
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NameTaken:
+    process_id: int
+
+
+async def create_once(
+    session: AsyncSession, *, spec: ProcessSpec, text: str, now: datetime
+) -> Created | NameTaken:
+    """The process of this file: made now, or the one the same file made before."""
+    from sqlalchemy import select
+
+    from bot.services.processes import create_process, get_process
+    from storage.models import Process
+
+    query = select(Process.id, Process.source_yaml).where(Process.name == spec.name).order_by(Process.id)
+    same_name = (await session.execute(query)).all()
+    for process_id, source in same_name:
+        if source == text:
+            existing = await get_process(session, process_id)
+            assert existing is not None
+            return Created(existing, new=False)
+    if same_name:
+        return NameTaken(same_name[0][0])
+    process = await create_process(session, spec=spec, source_yaml=text, created_by=None, now=now)
+    return Created(process, new=True)
+
+
+async def process_create(settings: Settings, file: Path) -> int:
+    from bot.domain.clock import SystemClock
+    from bot.domain.programme import ProcessFileError, parse_process
+    from storage import migrate
+    from storage.db import Database
+
+    try:
+        text = await asyncio.to_thread(file.read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"Cannot read {file}: {error}", file=sys.stderr)
+        return 1
+    try:
+        spec = parse_process(text, source=str(file))
+    except ProcessFileError as error:
+        print(f"{file} was not stored:\n{error}", file=sys.stderr)
+        return 1
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        now = SystemClock().now()
+        outcome = await db.run(lambda session: create_once(session, spec=spec, text=text, now=now))
+    finally:
+        await db.dispose()
+    if isinstance(outcome, NameTaken):
+        print(
+            f"{file} was not stored: process {outcome.process_id} is already called {spec.name!r}.\n"
+            "Give the new process another name, or change that one's programme with /programme in Telegram.",
+            file=sys.stderr,
+        )
+        return 1
+    await print_links(settings, outcome)
+    return 0
+
+
+async def print_links(settings: Settings, outcome: Created) -> None:
+    process = outcome.process
+    username = await bot_username(settings)
+    verb = "Created" if outcome.new else "Already created (nothing new stored)"
+    print(f"{verb} process {process.id}: {process.name}")
+    name = username or PLACEHOLDER_USERNAME
+    print(f"Participant invite link: https://t.me/{name}?start={process.participant_code}")
+    print(f"Facilitator invite link: https://t.me/{name}?start={process.facilitator_code}")
+    if username is None:
+        print(
+            f"Replace {PLACEHOLDER_USERNAME} with the bot's name, or set BOT_USERNAME and run "
+            "'valitupa process create' with the same file again to print the links in full."
+        )
+
+
+async def process_list(settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from bot.services.processes import list_processes
+    from storage import migrate
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        rows = await db.run(list_processes)
+    finally:
+        await db.dispose()
+    if not rows:
+        print("No processes yet. Create one with: valitupa process create FILE.yaml")
+        return 0
+    print(f"{'id':>4}  {'participants':>12}  {'facilitators':>12}  {'first workshop':<16}  name")
+    for process, participants, facilitators in rows:
+        first = (
+            process.workshops[0].starts_at.astimezone(ZoneInfo(process.timezone))
+            if process.workshops
+            else None
+        )
+        when = first.strftime("%Y-%m-%d %H:%M") if first else "-"
+        print(f"{process.id:>4}  {participants:>12}  {facilitators:>12}  {when:<16}  {process.name}")
+    return 0
