@@ -263,6 +263,7 @@ async def _observation_action(
         return ObservationPressed(lang, replacement=Out(refiled))
     elif pressed.action == "ans" and submission.kind == "observation" and membership is not None:
         open_ = await answers.open_deliveries(session, membership=membership, now=now)
+        open_ = [delivery for delivery in open_ if delivery.membership_id == submission.membership_id]
         if not open_:
             return ObservationPressed(lang, "answer.none_open")
         markup = await which_prompt_markup(session, svc, lang, submission, open_)
@@ -317,7 +318,7 @@ async def on_answer_choice(update: Update, context: Ctx) -> None:
             d.id: d for d in await answers.open_deliveries(session, membership=sender.participant, now=now)
         }
         delivery = open_.get(pressed.delivery_id)
-        if delivery is None:
+        if delivery is None or delivery.membership_id != owned.membership_id:
             return Pressed(lang, "answer.closed")
         await answers.refile_as_answer(session, submission=owned, delivery=delivery, now=now)
         return Pressed(lang, out=await answered_out(session, svc, lang, delivery))

@@ -21,18 +21,21 @@ def is_open(prompt: Prompt, now: datetime) -> bool:
 async def delivery_for_reply(
     session: AsyncSession, *, membership: Membership, chat_id: int, reply_to_message_id: int
 ) -> Delivery | None:
-    """The delivery whose prompt (or reminder) message the participant replied to."""
+    """The delivery whose prompt (or reminder) message the participant replied to, in any process
+    the participant belongs to (a reply to a prompt of another process than the active one belongs
+    to that process), with its membership loaded."""
     return await session.scalar(
         select(Delivery)
+        .join(Membership, Membership.id == Delivery.membership_id)
         .where(
-            Delivery.membership_id == membership.id,
+            Membership.user_id == membership.user_id,
             Delivery.chat_id == chat_id,
             or_(
                 Delivery.message_id == reply_to_message_id,
                 Delivery.reminder_message_id == reply_to_message_id,
             ),
         )
-        .options(selectinload(Delivery.prompt))
+        .options(selectinload(Delivery.prompt), selectinload(Delivery.membership))
     )
 
 

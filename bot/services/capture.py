@@ -1,6 +1,7 @@
 """Filing a plain message from a participant: an answer to a prompt, or an observation.
 
-In order: a reply to a prompt answers that prompt (an observation when the prompt has closed);
+In order: a reply to a prompt answers that prompt (an observation when the prompt has closed), in
+the prompt's own process even when another process is the active one;
 with exactly one prompt open the message answers that one; otherwise it is an observation, and
 with several prompts open the participant is asked which one it answers.
 """
@@ -85,6 +86,21 @@ async def store_answer(
     )
 
 
+async def route_reply(
+    session: AsyncSession, *, delivery: Delivery, message: Incoming, now: datetime
+) -> Answered | Observed:
+    """A reply to ``delivery``'s message, filed in the delivery's own process: an answer while the
+    prompt is open, otherwise an observation."""
+    membership = delivery.membership
+    if delivery.prompt.kind not in NOT_ANSWERS and answers.is_open(delivery.prompt, now):
+        answer = await store_answer(
+            session, membership=membership, message=message, delivery=delivery, now=now
+        )
+        return Answered(answer, delivery, replied=True)
+    observation = await store_observation(session, membership=membership, message=message, now=now)
+    return Observed(observation, prompt_closed=delivery.prompt.kind not in NOT_ANSWERS)
+
+
 async def route_message(
     session: AsyncSession, *, membership: Membership, message: Incoming, open_prompts: int, now: datetime
 ) -> Routed:
@@ -96,14 +112,12 @@ async def route_message(
             chat_id=message.chat_id,
             reply_to_message_id=message.reply_to_message_id,
         )
+        if delivery is not None and delivery.membership_id != membership.id:
+            # A reply to what another of their processes sent: filed there, never in the active one,
+            # whose facilitators would otherwise read it.
+            return await route_reply(session, delivery=delivery, message=message, now=now)
         if delivery is not None and delivery.prompt.kind not in NOT_ANSWERS:
-            if answers.is_open(delivery.prompt, now):
-                answer = await store_answer(
-                    session, membership=membership, message=message, delivery=delivery, now=now
-                )
-                return Answered(answer, delivery, replied=True)
-            observation = await store_observation(session, membership=membership, message=message, now=now)
-            return Observed(observation, prompt_closed=True)
+            return await route_reply(session, delivery=delivery, message=message, now=now)
     open_ = await answers.open_deliveries(session, membership=membership, now=now) if open_prompts else []
     if len(open_) == 1:
         answer = await store_answer(

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.programme import parse_process
 from bot.services.capture import Answered, AskWhichPrompt, Incoming, Observed, route_message
+from bot.services.processes import create_process
 from storage.db import Database
-from storage.models import Delivery, Membership, Prompt
-from tests.support.factories import seed_joined_participants
+from storage.models import Delivery, Membership, Prompt, Submission, User
+from tests.support.factories import process_yaml, seed_joined_participants
 
 NOW = datetime(2027, 1, 20, 9, 0, tzinfo=UTC)
 CHAT = 1001
@@ -109,3 +111,67 @@ async def test_with_nothing_open_a_message_is_an_observation(db) -> None:
     await seed_joined_participants(db, 1, first_user=CHAT)
     routed = await route(db, open_prompts=0)
     assert isinstance(routed, Observed) and not routed.prompt_closed
+
+
+async def second_process_active(db: Database) -> tuple[int, int]:
+    """The participant also joins a second process, which becomes the active one; returns the ids of
+    the first and the second membership."""
+
+    async def work(session: AsyncSession) -> tuple[int, int]:
+        first = await membership_of(session)
+        source = process_yaml(name="Beta")
+        beta = await create_process(
+            session, spec=parse_process(source), source_yaml=source, created_by=None, now=NOW
+        )
+        second = Membership(process_id=beta.id, user_id=CHAT, pseudonym="B-1", complete=True, joined_at=NOW)
+        session.add(second)
+        await session.flush()
+        user = await session.get(User, CHAT)
+        assert user is not None
+        user.active_membership_id = second.id
+        return first.id, second.id
+
+    return await db.run(work)
+
+
+async def test_a_reply_to_a_prompt_of_another_process_is_filed_in_that_process(db) -> None:
+    await seed_joined_participants(db, 1, first_user=CHAT)
+    alpha_prompt = await sent(db, "a", message_id=10, closes_in=timedelta(days=1))
+    alpha, beta = await second_process_active(db)
+
+    async def reply(session: AsyncSession, reply_to: int) -> object:
+        active = await session.get(Membership, beta)
+        assert active is not None
+        message = Incoming("Vastaus Alphalle", None, CHAT, 500 + reply_to, reply_to)
+        return await route_message(session, membership=active, message=message, open_prompts=0, now=NOW)
+
+    routed = await db.run(lambda session: reply(session, 10))
+    assert isinstance(routed, Answered) and routed.delivery.id == alpha_prompt
+    assert routed.answer.membership_id == alpha
+
+    async def filed(session: AsyncSession) -> list[tuple[int, str]]:
+        rows = await session.execute(
+            select(Submission.membership_id, Submission.kind).order_by(Submission.id)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    assert await db.run(filed) == [(alpha, "answer")]
+
+
+async def test_a_reply_to_a_closed_prompt_of_another_process_is_an_observation_there(db) -> None:
+    await seed_joined_participants(db, 1, first_user=CHAT)
+    await sent(db, "a", message_id=10, closes_in=timedelta(hours=-1))
+    await sent(db, "news", message_id=11, closes_in=timedelta(days=1), kind="announcement")
+    alpha, beta = await second_process_active(db)
+
+    async def reply(session: AsyncSession, reply_to: int) -> Submission:
+        active = await session.get(Membership, beta)
+        assert active is not None
+        message = Incoming("Havainto", None, CHAT, 500 + reply_to, reply_to)
+        routed = await route_message(session, membership=active, message=message, open_prompts=0, now=NOW)
+        assert isinstance(routed, Observed)
+        return routed.observation
+
+    for message_id in (10, 11):
+        observation = await db.run(lambda session, m=message_id: reply(session, m))
+        assert observation.membership_id == alpha and observation.kind == "observation"
