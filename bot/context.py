@@ -53,6 +53,9 @@ class Services:
     def t(self, lang: str, key: str, /, **params: object) -> str:
         return self.catalog.t(lang, key, **params)
 
+    def tn(self, lang: str, key: str, count: int, /, **params: object) -> str:
+        return self.catalog.tn(lang, key, count, **params)
+
     def invite_link(self, code: str) -> str:
         return f"https://t.me/{self.bot_username or 'your_bot'}?start={code}"
 

@@ -61,8 +61,9 @@ async def announce_flow(step: Step, data: Input) -> None:
     count = await outbox.eligible_count(step.session, membership.process_id)
     step.open(Announcement("confirm", text))
     plain = step.svc.catalog.plain
-    step.say(
+    step.say_n(
         "announce.preview",
+        count,
         keyboard(
             [
                 [(plain(step.lang, "announce.button.send", count=count), AnnounceChoice(True).encode())],
@@ -70,7 +71,6 @@ async def announce_flow(step: Step, data: Input) -> None:
             ]
         ),
         text=text,
-        count=count,
     )
 
 
@@ -108,8 +108,8 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
         if prompt.due_at > now:
             facts = (await outbox.process_facts(session, [process.id]))[process.id]
             when = format_local(svc.catalog, lang, prompt.due_at, facts.tz, WHEN)
-            return Pressed(lang, out=Out(svc.t(lang, "announce.sent_later", count=count, when=when)))
-        return Pressed(lang, out=Out(svc.t(lang, "announce.sent", count=count)))
+            return Pressed(lang, out=Out(svc.tn(lang, "announce.sent_later", count, when=when)))
+        return Pressed(lang, out=Out(svc.tn(lang, "announce.sent", count)))
 
     await (await svc.db.run(work)).settle(update, svc)
 
@@ -157,8 +157,8 @@ async def on_nudge_button(update: Update, context: Ctx) -> None:
         if at > now:
             facts = (await outbox.process_facts(session, [process.id]))[process.id]
             when = format_local(svc.catalog, lang, at, facts.tz, WHEN)
-            return Pressed(lang, out=Out(svc.t(lang, "nudge.sent_later", count=count, when=when)))
-        return Pressed(lang, out=Out(svc.t(lang, "nudge.sent", count=count)))
+            return Pressed(lang, out=Out(svc.tn(lang, "nudge.sent_later", count, when=when)))
+        return Pressed(lang, out=Out(svc.tn(lang, "nudge.sent", count)))
 
     await (await svc.db.run(work)).settle(update, svc)
 

@@ -55,6 +55,12 @@ class Step:
     def say(self, key: str, markup: InlineKeyboardMarkup | None = None, **params: object) -> None:
         self.outs.append(Out(self.svc.t(self.lang, key, **params), markup))
 
+    def say_n(
+        self, key: str, count: int, markup: InlineKeyboardMarkup | None = None, **params: object
+    ) -> None:
+        """:meth:`say` for a counted text (its form chosen by ``count``)."""
+        self.outs.append(Out(self.svc.tn(self.lang, key, count, **params), markup))
+
     def open(self, dialogue: Dialogue) -> None:
         """Keep ``dialogue`` open for the sender's next message."""
         assert self.sender.user is not None

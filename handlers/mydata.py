@@ -80,7 +80,7 @@ async def on_forget_choice(update: Update, context: Ctx) -> None:
     if removed is None:
         await edit_callback_message(update, svc.t(lang, "forget.kept"))
     else:
-        await edit_callback_message(update, svc.t(lang, "forget.done", count=removed))
+        await edit_callback_message(update, svc.tn(lang, "forget.done", removed))
 
 
 async def set_paused(update: Update, context: Ctx, paused: bool) -> None:

@@ -302,7 +302,8 @@ async def on_loop_button(update: Update, context: Ctx) -> None:
         await answer_callback(update, svc.catalog.plain(lang, "button.stale"))
         return
     await answer_callback(update)
-    await edit_callback_message(update, svc.t(lang, outcome, count=count))
+    text = svc.tn(lang, outcome, count) if outcome == "loop.sent" else svc.t(lang, outcome)
+    await edit_callback_message(update, text)
 
 
 def _snippet(svc: Services, lang: str, submission: Submission, limit: int = 80) -> str:

@@ -28,6 +28,9 @@ class HtmlLabels(Labels):
     def t(self, key: str, /, **params: object) -> str:
         return Markup(super().t(key, **params))  # noqa: S704 - the catalogue escapes its parameters
 
+    def tn(self, key: str, count: int, /, **params: object) -> str:
+        return Markup(super().tn(key, count, **params))  # noqa: S704 - the catalogue escapes its parameters
+
     def quote(self, text: str) -> str:
         return Markup(super().quote(text))  # noqa: S704 - the catalogue escapes its parameters
 
@@ -53,14 +56,24 @@ def _refs(refs: Iterable[int]) -> str:
 
 
 def _figures(digest: Digest, labels: Labels) -> tuple[tuple[str, str], ...]:
+    """Each big number with its label, the label in the form that number needs ("12 havaintoa")."""
     part = digest.participation
     return (
-        (f"{labels.number(part.active)}/{labels.number(part.participants)}", "report.figure.active"),
-        (labels.number(part.new_joiners), "report.figure.new_joiners"),
-        (labels.number(digest.observation_count), "report.figure.observations"),
-        (labels.number(digest.new_idea_count), "report.figure.new_ideas"),
-        (labels.number(digest.answer_count), "report.figure.answers"),
-        (labels.number(digest.experiment_count), "report.figure.experiments"),
+        (
+            f"{labels.number(part.active)}/{labels.number(part.participants)}",
+            labels.tn("report.figure.active", part.active),
+        ),
+        (labels.number(part.new_joiners), labels.tn("report.figure.new_joiners", part.new_joiners)),
+        (
+            labels.number(digest.observation_count),
+            labels.tn("report.figure.observations", digest.observation_count),
+        ),
+        (labels.number(digest.new_idea_count), labels.tn("report.figure.new_ideas", digest.new_idea_count)),
+        (labels.number(digest.answer_count), labels.tn("report.figure.answers", digest.answer_count)),
+        (
+            labels.number(digest.experiment_count),
+            labels.tn("report.figure.experiments", digest.experiment_count),
+        ),
     )
 
 

@@ -175,7 +175,7 @@ def _participation(digest: Digest, labels: Labels) -> str:
     part = digest.participation
     lines = [f"👥 <b>{labels.t('report.section.participation')}</b>"]
     lines.append(
-        labels.t("report.active", active=part.active, total=part.participants)
+        labels.tn("report.active", part.participants, active=part.active)
         + " · "
         + labels.t("report.new_joiners", count=part.new_joiners)
     )

@@ -95,7 +95,7 @@ def _phase_section(catalog: Catalog, lang: str, data: Overview) -> str:
 
 
 def _people_section(catalog: Catalog, lang: str, roster: Roster) -> str:
-    people = [catalog.t(lang, "process.participants", count=roster.participants)]
+    people = [catalog.tn(lang, "process.participants", roster.participants)]
     people += render_roster_lines(catalog, lang, roster)
     if roster.paused or roster.incomplete:
         people.append(
@@ -111,7 +111,7 @@ def _unreachable_section(catalog: Catalog, lang: str, roster: Roster) -> str:
         for line in roster.unreachable[:LIST_LIMIT]
     ]
     if len(roster.unreachable) > LIST_LIMIT:
-        lines.append(catalog.t(lang, "facilitator.and_more", count=len(roster.unreachable) - LIST_LIMIT))
+        lines.append(catalog.tn(lang, "facilitator.and_more", len(roster.unreachable) - LIST_LIMIT))
     return "\n".join(lines)
 
 
@@ -173,14 +173,14 @@ def render_schedule(
             else catalog.plain(lang, "schedule.phase_kind", phase=prompt.phase, kind=kind)
         )
         lines.append(
-            catalog.t(
+            catalog.tn(
                 lang,
                 "schedule.line",
+                item.recipients,
                 when=format_local(catalog, lang, item.at, facts.tz, WHEN),
                 icon=KIND_ICONS.get(prompt.kind, "📣"),
                 label=label,
                 prompt=prompt_snippet(catalog, lang, prompt, facts, 90),
-                count=item.recipients,
             )
         )
     rest = len(items) - offset - len(page)
@@ -192,11 +192,11 @@ def render_participants(catalog: Catalog, lang: str, process_name: str, link: st
     if not roster.participants and not roster.incomplete:
         return catalog.t(lang, "participants.none", process=process_name, link=link)
     parts = [
-        catalog.t(
+        catalog.tn(
             lang,
             "participants.title",
+            roster.participants,
             process=process_name,
-            count=roster.participants,
             paused=roster.paused,
             unreachable=len(roster.unreachable),
             incomplete=roster.incomplete,
@@ -208,7 +208,7 @@ def render_participants(catalog: Catalog, lang: str, process_name: str, link: st
         for organisation, names in roster.named.items():
             shown = ", ".join(names[:LIST_LIMIT])
             if len(names) > LIST_LIMIT:
-                shown += " " + catalog.plain(lang, "facilitator.and_more", count=len(names) - LIST_LIMIT)
+                shown += " " + catalog.plain_n(lang, "facilitator.and_more", len(names) - LIST_LIMIT)
             lines.append(catalog.t(lang, "participants.named_line", organisation=organisation, names=shown))
         parts.append("\n".join(lines))
     parts.append(catalog.t(lang, "participants.privacy"))
@@ -225,7 +225,7 @@ def problems_text(catalog: Catalog, lang: str, error: ProcessFileError) -> str:
     while True:
         lines = rendered[:shown]
         if shown < len(rendered):
-            lines.append(catalog.t(lang, "facilitator.and_more", count=len(rendered) - shown))
+            lines.append(catalog.tn(lang, "facilitator.and_more", len(rendered) - shown))
         text = catalog.t(lang, "programme_chat.invalid", problems=Html("\n".join(lines)))
         if len(text) <= MESSAGE_BUDGET or shown <= 1:
             return text

@@ -51,6 +51,12 @@ class Labels:
     def plain(self, key: str, /, **params: object) -> str:
         return self.catalog.plain(self.lang, key, **params)
 
+    def tn(self, key: str, count: int, /, **params: object) -> str:
+        return self.catalog.tn(self.lang, key, count, **params)
+
+    def plain_n(self, key: str, count: int, /, **params: object) -> str:
+        return self.catalog.plain_n(self.lang, key, count, **params)
+
     def day(self, instant: datetime) -> str:
         return format_date(
             instant.astimezone(self.tz).date(),
@@ -116,7 +122,7 @@ class Labels:
     def days(self, count: int) -> str:
         if count <= 0:
             return self.plain("report.days.zero")
-        return self.plain("report.days.one" if count == 1 else "report.days.many", count=count)
+        return self.plain_n("report.days", count, count=self.number(count))
 
     def media(self, media_type: str) -> str:
         return self.plain(f"media.{media_type}")

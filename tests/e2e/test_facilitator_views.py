@@ -88,7 +88,7 @@ async def test_process_shows_phase_workshop_people_unreachable_and_answer_rates(
     assert "Hyvän tahdon Ilomantsi 2027" in text
     assert "vaihe 1/5: Yhteinen lähtökohta" in text
     assert "Seuraava työpaja 2: torstaina 4.2. klo 9.00" in text
-    assert "Osallistujia 6" in text
+    assert "6 osallistujaa" in text
     assert "Ilomantsin kunta: 3 (Johto tai esihenkilö 1, Työntekijä 2)" in text
     assert "Viestit eivät mene perille (1)" in text and "Maija" in text
     assert "2/5 (40 %)" in text
@@ -113,7 +113,7 @@ async def test_schedule_lists_the_next_prompts_in_local_time_and_pages_on(bot, p
     first_page = fanni.messages[-1]["text"]
     assert "aikavyöhyke Europe/Helsinki" in first_page
     assert "ke 13.1. klo 15.00" in first_page  # the welcome, the day before workshop 1
-    assert "vastaanottajia 6" in first_page
+    assert "→ 6 vastaanottajaa" in first_page
     assert "pe 15.1. klo 9.00" in first_page
 
     await bot.press(fanni, "sc:8")
@@ -128,7 +128,7 @@ async def test_participants_counts_by_organisation_and_role_and_names_only_those
     await bot.command(fanni, "/participants")
 
     text = fanni.messages[-1]["text"]
-    assert "Osallistujia 6" in text
+    assert "6 osallistujaa" in text
     assert "Ilomantsin seurakunta: 2" in text and "Kyläyhdistys: 1" in text
     for name in ("Aino", "Kaisa", "Maija"):
         assert name in text

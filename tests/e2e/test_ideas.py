@@ -211,7 +211,7 @@ async def test_forget_erases_everything_after_confirmation(bot, aino) -> None:
     assert "Haluatko varmasti" in aino.messages[-1]["text"]
     await bot.press(aino, "fg:yes")
 
-    assert "Poistin tietosi (1 viestiä)" in aino.messages[-1]["text"]
+    assert "Poistin tietosi (1 viesti)" in aino.messages[-1]["text"]
     async with bot.db.session() as session:
         from storage.models import Membership, User
 

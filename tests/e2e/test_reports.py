@@ -222,7 +222,7 @@ async def test_closing_the_loop_previews_then_reaches_every_participant(bot, san
     assert "Vastaanottajia: 30." in preview["text"]
     assert "💬 Te sanoitte\nYksinäisyys & kirjaston kahvihetket nousivat esiin." in preview["text"]
     await bot.press(fanni, "lp:send")
-    assert "Viesti on matkalla osallistujille (vastaanottajia 30)" in fanni.messages[-1]["text"]
+    assert "Viesti on matkalla 30 osallistujalle" in fanni.messages[-1]["text"]
 
     async with bot.db.session() as session:
         [prompt] = await session.scalars(select(Prompt).where(Prompt.kind == "loop"))

@@ -90,7 +90,7 @@ def test_overview_shows_next_workshop_people_unreachable_and_no_rates() -> None:
     assert "Kevät" in text
     assert "Sali A" in text
     assert CATALOG.t("en", "process.rates_none") in text
-    assert CATALOG.t("en", "facilitator.and_more", count=2) in text
+    assert CATALOG.tn("en", "facilitator.and_more", 2) in text
 
 
 def test_overview_of_an_ended_process_says_so() -> None:
@@ -127,7 +127,7 @@ def test_problems_fit_in_one_message_with_a_count_of_the_rest() -> None:
     assert len(text) <= MESSAGE_BUDGET
     shown = text.count("prompts[0].when")
     assert 1 <= shown < len(problems)
-    assert CATALOG.t("en", "facilitator.and_more", count=len(problems) - shown) in text
+    assert CATALOG.tn("en", "facilitator.and_more", len(problems) - shown) in text
 
 
 def test_nudge_list_offers_a_button_only_where_someone_can_be_reminded() -> None:
