@@ -9,7 +9,13 @@ from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.retention import PurgeSummary, due_for_purge, purge_process, upcoming_purges
+from bot.services.retention import (
+    PurgeSummary,
+    due_for_purge,
+    purge_process,
+    purge_unconsented,
+    upcoming_purges,
+)
 from bot.settings import Settings
 from storage.db import Database
 
@@ -38,14 +44,23 @@ async def purge(db: Database, *, now: datetime, dry_run: bool, out: TextIO) -> i
         if dry_run:
             out.write(f"Dry run: {len(due)} process(es) would be purged; nothing was deleted.\n")
         else:
+            purged = 0
             for row in due:
 
                 async def work(session: AsyncSession, process_id: int = row.process_id) -> None:
                     await purge_process(session, process_id=process_id)
 
-                await db.run(work)
+                try:
+                    await db.run(work)
+                except Exception as error:  # one process that fails must not stop the others
+                    out.write(f"Could not purge process {row.process_id}: {type(error).__name__}: {error}\n")
+                    continue
+                purged += 1
                 log.info("purged process %d by hand", row.process_id)
-            out.write(f"Purged {len(due)} process(es).\n")
+            out.write(f"Purged {purged} process(es).\n")
+            forgotten = await db.run(lambda session: purge_unconsented(session, now=now))
+            if forgotten:
+                out.write(f"Forgot {forgotten} person(s) who did not consent.\n")
     upcoming = await db.run(lambda session: upcoming_purges(session, now=now))
     if upcoming:
         nxt = upcoming[0]

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal, Self
 
 from telegram import Update
 
+from bot.domain.bounds import plain_number
 from bot.render.prompt import QUICK_REPLY_PREFIX
 from bot.services.contributions import THEMES
 from bot.services.people import ROLES
@@ -54,7 +55,15 @@ class Callback:
 
 
 def _number(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return plain_number(value) if value == value.strip() else None
+
+
+def _numbers(fields: list[str], count: int) -> list[int] | None:
+    """Exactly ``count`` fields, each a :func:`_number`."""
+    numbers = [_number(field) for field in fields]
+    if len(numbers) != count or any(number is None for number in numbers):
+        return None
+    return [number for number in numbers if number is not None]
 
 
 @dataclass(frozen=True)
@@ -120,9 +129,8 @@ class QuickReply(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) != 2 or not all(field.isdigit() for field in fields):
-            return None
-        return cls(int(fields[0]), int(fields[1]))
+        numbers = _numbers(fields, 2)
+        return None if numbers is None else cls(numbers[0], numbers[1])
 
 
 @dataclass(frozen=True)
@@ -193,10 +201,11 @@ class SupportIdea(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) != 2 or not fields[0].isdigit():
+        idea_id = _number(fields[0]) if len(fields) == 2 else None
+        if idea_id is None:
             return None
         page = None if fields[1] == "s" else (_number(fields[1]) or 0)
-        return cls(int(fields[0]), page)
+        return cls(idea_id, page)
 
 
 @dataclass(frozen=True)
@@ -242,9 +251,8 @@ class DigestExport(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) != 2 or fields[0] != "x" or not fields[1].isdigit():
-            return None
-        return cls(int(fields[1]))
+        process_id = _number(fields[1]) if len(fields) == 2 and fields[0] == "x" else None
+        return None if process_id is None else cls(process_id)
 
 
 @dataclass(frozen=True)
@@ -260,12 +268,13 @@ class HideChoice(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) != 2 or not fields[1].isdigit():
+        ref = _number(fields[1]) if len(fields) == 2 else None
+        if ref is None:
             return None
         if fields[0] == "h":
-            return cls("h", int(fields[1]))
+            return cls("h", ref)
         if fields[0] == "u":
-            return cls("u", int(fields[1]))
+            return cls("u", ref)
         return None
 
 
@@ -359,10 +368,11 @@ class ObservationAction(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) < 2 or not fields[0].isdigit():
+        submission_id = _number(fields[0]) if len(fields) >= 2 else None
+        if submission_id is None:
             return None
         theme = fields[2] if len(fields) > 2 and fields[2] in THEMES else None
-        return cls(int(fields[0]), fields[1], theme)
+        return cls(submission_id, fields[1], theme)
 
 
 @dataclass(frozen=True)
@@ -378,9 +388,8 @@ class AnswerChoice(Callback):
 
     @classmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        if len(fields) != 2 or not all(field.isdigit() for field in fields):
-            return None
-        return cls(int(fields[0]), int(fields[1]))
+        numbers = _numbers(fields, 2)
+        return None if numbers is None else cls(numbers[0], numbers[1])
 
 
 KINDS: tuple[type[Callback], ...] = (

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, cast
 
+from bot.domain.bounds import plain_number
 from storage.models import User
 
 FormFlow = Literal["newprocess", "idea", "experiment", "loop"]
@@ -85,7 +86,7 @@ Dialogue = Form | Announcement | Comment | Observing | Joining
 def _int(value: object) -> int | None:
     if isinstance(value, int):
         return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    return plain_number(value) if isinstance(value, str) else None
 
 
 def parse(raw: Mapping[str, Any] | None) -> Dialogue | None:

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.domain.bounds import plain_number
 from bot.domain.digest_model import (
     CheckinResult,
     CheckinRow,
@@ -99,8 +100,9 @@ def option_value(options: Sequence[Mapping[str, Any]], choice: str | None) -> tu
         if choice in (str(label) for label in option.values()):
             index = position
             break
-    if index is None and choice.strip().isdigit() and int(choice) < len(options):
-        index = int(choice)
+    number = plain_number(choice) if index is None else None
+    if number is not None and number < len(options):
+        index = number
     if index is None:
         return None
     label = str(options[index].get("fi") or next(iter(options[index].values()), ""))

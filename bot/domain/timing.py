@@ -24,8 +24,10 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ANCHORS",
+    "MAX_SPAN",
     "WEEKDAY_NAMES",
     "DigestSpec",
+    "SpanTooLong",
     "When",
     "WhenError",
     "add_duration",
@@ -49,6 +51,14 @@ ANCHORS: tuple[str, ...] = ("W1", "W2", "W3", "W4", "W5", "END")
 _OFF_WORDS = frozenset({"none", "off", "no", "ei", "pois", "nej", "av"})
 
 _UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_SPAN = timedelta(days=3650)
+"""The longest duration or offset anything is given (ten years); longer ones raise :class:`SpanTooLong`."""
+
+
+class SpanTooLong(ValueError):
+    """A duration beyond :data:`MAX_SPAN` (``99999999999w`` would not even fit a ``timedelta``)."""
+
+
 _DURATION_RE = re.compile(
     r"(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?(?:(?P<s>\d+)s)?"
 )
@@ -102,6 +112,8 @@ def _parse_span(text: str) -> timedelta:
             "e.g. 90s, 30m, 2h, 1d, 1d12h, 2w (or none/off)"
         )
     seconds = sum(int(value) * _UNIT_SECONDS[unit] for unit, value in match.groupdict().items() if value)
+    if seconds > MAX_SPAN.total_seconds():
+        raise SpanTooLong(f"{text!r} is longer than {MAX_SPAN.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -145,9 +157,11 @@ def format_duration(value: timedelta | None) -> str:
 
 
 class WhenError(ValueError):
-    """A ``when`` that cannot be read; ``code`` is ``syntax``, ``anchor`` or ``mixed``."""
+    """A ``when`` that cannot be read; ``code`` is ``syntax``, ``anchor``, ``mixed`` or ``too_far``."""
 
-    def __init__(self, code: Literal["syntax", "anchor", "mixed"], message: str, anchor: str = "") -> None:
+    def __init__(
+        self, code: Literal["syntax", "anchor", "mixed", "too_far"], message: str, anchor: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.anchor = anchor
@@ -201,6 +215,8 @@ def parse_when(text: str) -> When:
     if match["offset"]:
         try:
             span = _parse_span(match["offset"])
+        except SpanTooLong as error:
+            raise WhenError("too_far", f"in {text!r}: {error}") from None
         except ValueError as error:
             raise WhenError("syntax", f"in {text!r}: {error}") from None
         days = span.days

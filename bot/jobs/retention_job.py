@@ -7,16 +7,18 @@ after each unit of work is committed, so a failed send never undoes a claim or a
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from babel.dates import format_date
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ExtBot
 
 from bot.context import Services
-from bot.services.retention import Notice, claim_warnings, purge_due
+from bot.services.retention import Notice, claim_warning, process_ids, purge_if_due, purge_unconsented
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +43,53 @@ async def _send(bot: ExtBot[Any], services: Services, notice: Notice) -> None:
             )
 
 
+async def _each_process(
+    services: Services,
+    bot: ExtBot[Any],
+    what: str,
+    step: Callable[[AsyncSession, int], Awaitable[Notice | None]],
+) -> None:
+    """Run ``step`` for every process in a unit of work of its own, then send its notice: one process
+    that fails (one log line) never stops the others."""
+    for process_id in await services.db.run(process_ids):
+
+        async def work(session: AsyncSession, pid: int = process_id) -> Notice | None:
+            return await step(session, pid)
+
+        try:
+            notice = await services.db.run(work)
+        except Exception as error:  # one bad process must not stop the purge of the others
+            log.error(
+                "retention: could not %s process %d: %s",
+                what,
+                process_id,
+                type(error).__name__,
+                extra={"process_id": process_id},
+            )
+            continue
+        if notice is None:
+            continue
+        if notice.key == "retention.purged":
+            log.info("purged process %d after its retention", process_id, extra={"process_id": process_id})
+        else:
+            log.info(
+                "told %d facilitator(s) of process %d about its purge",
+                len(notice.recipients),
+                process_id,
+                extra={"process_id": process_id},
+            )
+        await _send(bot, services, notice)
+
+
 async def retention_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
-    """Leader job: warn a week ahead, purge on the day, tell the facilitators. Idempotent."""
-    warnings = await services.db.run(lambda session: claim_warnings(session, now=now))
-    for notice in warnings:
-        log.info(
-            "told %d facilitator(s) of process %d about its purge",
-            len(notice.recipients),
-            notice.process_id,
-            extra={"process_id": notice.process_id},
-        )
-        await _send(bot, services, notice)
-    purged = await services.db.run(lambda session: purge_due(session, now=now))
-    for notice in purged:
-        log.info(
-            "purged process %d after its retention",
-            notice.process_id,
-            extra={"process_id": notice.process_id},
-        )
-        await _send(bot, services, notice)
+    """Leader job: warn a week ahead, purge on the day, tell the facilitators; forget the people who
+    declined the privacy notice. Idempotent."""
+    await _each_process(
+        services, bot, "warn about", lambda session, pid: claim_warning(session, process_id=pid, now=now)
+    )
+    await _each_process(
+        services, bot, "purge", lambda session, pid: purge_if_due(session, process_id=pid, now=now)
+    )
+    forgotten = await services.db.run(lambda session: purge_unconsented(session, now=now))
+    if forgotten:
+        log.info("forgot %d person(s) who did not consent", forgotten)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.bounds import MAX_ID
 from storage.models import Membership, Submission
 
 __all__ = [
@@ -43,6 +44,8 @@ async def facilitator_membership(
 
 async def submission_of_process(session: AsyncSession, *, process_id: int, ref: int) -> Submission | None:
     """A submission by its short reference (``#123``), only if it belongs to that process."""
+    if not 0 < ref <= MAX_ID:  # names nothing, and PostgreSQL would refuse the comparison
+        return None
     submission = await session.get(Submission, ref)
     return submission if submission is not None and submission.process_id == process_id else None
 
@@ -108,6 +111,8 @@ async def unhide(session: AsyncSession, submission: Submission) -> None:
 async def moderated_submission(session: AsyncSession, *, user_id: int, ref: int) -> Submission | None:
     """The submission ``#ref`` if the user is a facilitator of its process (else ``None``): what a
     hide or restore button may touch."""
+    if not 0 < ref <= MAX_ID:
+        return None
     submission = await session.get(Submission, ref)
     if submission is None:
         return None

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.domain.bounds import plain_number
 from bot.domain.programme import ProcessSpec, PromptSpec
 from storage.models import Membership, Organisation, Process, Prompt, Workshop
 
@@ -94,8 +95,9 @@ async def get_process(session: AsyncSession, process_id: int) -> Process | None:
 
 async def find_process(session: AsyncSession, reference: str) -> Process | None:
     """A process by id or by exact name, for the CLI."""
-    if reference.isdigit():
-        return await get_process(session, int(reference))
+    if reference.strip().isdigit():
+        process_id = plain_number(reference)
+        return await get_process(session, process_id) if process_id is not None else None
     process_id = await session.scalar(select(Process.id).where(Process.name == reference))
     return await get_process(session, process_id) if process_id is not None else None
 

@@ -7,18 +7,26 @@ the users who were only in that process. Facilitators hear that it happened. The
 and the data side; the leader job that sends the messages is :mod:`bot.jobs.retention_job`, and
 ``valitupa purge [--dry-run]`` (:mod:`bot.cli_purge`) purges by hand. Messages already in people's
 Telegram chats are theirs and stay there.
+
+Each process is handled on its own: a process whose dates cannot be computed (a ``retention_days``
+stored before the file format bounded it, say) is kept to the longest retention the format allows, and
+whatever goes wrong with one process never stops the warnings and purges of the others. People who
+declined the privacy notice, or never answered it, are forgotten once :data:`UNCONSENTED_KEEP` has
+passed: their row holds only the Telegram id and the refusal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.programme.spec import MAX_RETENTION_DAYS
+from bot.domain.states import Consent
 from bot.services.people import facilitators_to_tell
 from storage.models import (
     Delivery,
@@ -34,14 +42,30 @@ from storage.models import (
 )
 
 WARN_BEFORE = timedelta(days=7)
+UNCONSENTED_KEEP = timedelta(days=30)
+"""How long the row of someone who declined (or never answered) the privacy notice is kept."""
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def purge_at(process: Process) -> datetime:
-    return process.end_at + timedelta(days=process.retention_days)
+    """When the process's data goes; a stored ``retention_days`` beyond the bound counts as the bound,
+    and a date past the calendar's end as never (it cannot raise)."""
+    days = min(max(int(process.retention_days), 1), MAX_RETENTION_DAYS)
+    try:
+        return process.end_at + timedelta(days=days)
+    except OverflowError:
+        return NEVER
 
 
 def local_date(process: Process, instant: datetime) -> date:
-    return instant.astimezone(ZoneInfo(process.timezone)).date()
+    try:
+        return instant.astimezone(ZoneInfo(process.timezone)).date()
+    except (
+        ValueError,
+        OSError,
+        OverflowError,
+    ):  # an unknown zone (ZoneInfoNotFoundError) or the edge of time
+        return instant.date()
 
 
 @dataclass(frozen=True)
@@ -150,8 +174,12 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
         delete(Delivery).where(or_(Delivery.prompt_id.in_(prompts), Delivery.membership_id.in_(memberships)))
     )
     await session.execute(delete(Prompt).where(Prompt.process_id == process_id))
+    # An unfinished dialogue (a draft idea, a log entry…) belongs to the active process: it goes with it,
+    # also for the people who stay because they are in another process.
     await session.execute(
-        update(User).where(User.active_membership_id.in_(memberships)).values(active_membership_id=None)
+        update(User)
+        .where(User.active_membership_id.in_(memberships))
+        .values(active_membership_id=None, state=None)
     )
     await session.execute(delete(Membership).where(Membership.process_id == process_id))
     await session.execute(delete(DigestRun).where(DigestRun.process_id == process_id))
@@ -163,49 +191,64 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
         await session.execute(delete(User).where(User.id.in_(user_ids), User.id.not_in(still_member)))
 
 
-async def claim_warnings(session: AsyncSession, *, now: datetime) -> list[Notice]:
-    """Mark the processes whose facilitators are due a warning; return the messages to send."""
-    notices: list[Notice] = []
-    for process in await session.scalars(select(Process).where(Process.retention_warned_at.is_(None))):
-        when = purge_at(process)
-        if not when - WARN_BEFORE <= now < when:
-            continue
-        # Conditional, so that a second leader (after a failover) can never warn twice.
-        claimed: Any = await session.execute(
-            update(Process)
-            .where(Process.id == process.id, Process.retention_warned_at.is_(None))
-            .values(retention_warned_at=now)
-        )
-        if claimed.rowcount != 1:
-            continue
-        notices.append(
-            Notice(
-                process_id=process.id,
-                process_name=process.name,
-                key="retention.warning",
-                purge_date=local_date(process, when),
-                recipients=await _facilitators(session, process),
-            )
-        )
-    return notices
+async def process_ids(session: AsyncSession) -> list[int]:
+    return list(await session.scalars(select(Process.id).order_by(Process.id)))
 
 
-async def purge_due(session: AsyncSession, *, now: datetime) -> list[Notice]:
-    """Purge every process past its retention; return the messages to send its facilitators."""
-    notices: list[Notice] = []
-    for process in list(await session.scalars(select(Process).order_by(Process.id))):
-        when = purge_at(process)
-        if when > now:
-            continue
-        recipients = await _facilitators(session, process)
-        await purge_process(session, process_id=process.id)
-        notices.append(
-            Notice(
-                process_id=process.id,
-                process_name=process.name,
-                key="retention.purged",
-                purge_date=local_date(process, when),
-                recipients=recipients,
-            )
+async def claim_warning(session: AsyncSession, *, process_id: int, now: datetime) -> Notice | None:
+    """Mark the process as warned if its facilitators are due the warning; the message to send."""
+    process = await session.get(Process, process_id)
+    if process is None or process.retention_warned_at is not None:
+        return None
+    when = purge_at(process)
+    if not when - WARN_BEFORE <= now < when:
+        return None
+    # Conditional, so that a second leader (after a failover) can never warn twice.
+    claimed: Any = await session.execute(
+        update(Process)
+        .where(Process.id == process.id, Process.retention_warned_at.is_(None))
+        .values(retention_warned_at=now)
+    )
+    if claimed.rowcount != 1:
+        return None
+    return Notice(
+        process_id=process.id,
+        process_name=process.name,
+        key="retention.warning",
+        purge_date=local_date(process, when),
+        recipients=await _facilitators(session, process),
+    )
+
+
+async def purge_if_due(session: AsyncSession, *, process_id: int, now: datetime) -> Notice | None:
+    """Purge the process if it is past its retention; the message to send its facilitators."""
+    process = await session.get(Process, process_id)
+    if process is None:
+        return None
+    when = purge_at(process)
+    if when > now:
+        return None
+    recipients = await _facilitators(session, process)
+    notice = Notice(
+        process_id=process.id,
+        process_name=process.name,
+        key="retention.purged",
+        purge_date=local_date(process, when),
+        recipients=recipients,
+    )
+    await purge_process(session, process_id=process.id)
+    return notice
+
+
+async def purge_unconsented(session: AsyncSession, *, now: datetime) -> int:
+    """Forget the people who declined the privacy notice (or never answered it) and are in no
+    process, once :data:`UNCONSENTED_KEEP` has passed; returns how many."""
+    cutoff = now - UNCONSENTED_KEEP
+    result: Any = await session.execute(
+        delete(User).where(
+            User.consent != Consent.GIVEN,
+            or_(User.consent_at < cutoff, User.consent_at.is_(None) & (User.created_at < cutoff)),
+            User.id.not_in(select(Membership.user_id)),
         )
-    return notices
+    )
+    return int(result.rowcount or 0)

@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.domain.process import PLACEHOLDERS
 from bot.domain.programme.spec import ERROR_PARAMS, FileProblem
-from bot.domain.timing import When, WhenError, parse_duration, parse_when
+from bot.domain.timing import SpanTooLong, When, WhenError, parse_duration, parse_when
 from messages import LANGUAGES
 
 __all__ = ["MAX_FILE_CHARS", "MAX_WHEN", "OFF_WORDS", "NodeReader", "is_null", "is_off", "local_text"]
@@ -124,7 +124,7 @@ class NodeReader:
                     return int(self._constructor.construct_yaml_int(node))
                 except (ConstructorError, ValueError):
                     pass
-            elif node.tag == _STR and node.value.strip().isdigit():
+            elif node.tag == _STR and node.value.strip().isascii() and node.value.strip().isdigit():
                 return int(node.value.strip())
         self.add(node, path, "not_integer")
         return None
@@ -160,6 +160,9 @@ class NodeReader:
             return None, False
         try:
             return parse_duration(raw), True
+        except SpanTooLong:
+            self.add(node, path, "too_far", value=raw)
+            return None, False
         except ValueError:
             self.add(node, path, "bad_duration", value=raw)
             return None, False
@@ -211,6 +214,8 @@ class NodeReader:
         except WhenError as error:
             if error.code == "anchor":
                 self.add(node, path, "unknown_anchor", value=raw, anchor=error.anchor)
+            elif error.code == "too_far":
+                self.add(node, path, "too_far", value=raw)
             elif error.code == "mixed":
                 self.add(node, path, "when_mixed", value=raw)
             else:

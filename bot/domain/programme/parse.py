@@ -11,7 +11,14 @@ from yaml.nodes import MappingNode, Node
 
 from bot.domain.programme.nodes import OFF_WORDS, NodeReader, is_off, local_text
 from bot.domain.programme.prompts import Draft, default_drafts, read_prompts, resolve_prompts
-from bot.domain.programme.spec import WORKSHOP_COUNT, ProcessFileError, ProcessSpec, PromptSpec, WorkshopSpec
+from bot.domain.programme.spec import (
+    MAX_RETENTION_DAYS,
+    WORKSHOP_COUNT,
+    ProcessFileError,
+    ProcessSpec,
+    PromptSpec,
+    WorkshopSpec,
+)
 from bot.domain.timing import DigestSpec, parse_digest_spec, parse_quiet_hours, to_utc
 from messages import LANGUAGES
 
@@ -31,6 +38,8 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 MAX_NAME = 120
+MAX_MIN_GROUP = 1000
+MAX_DAILY_CAP = 50
 MAX_ORGANISATION = 60
 MAX_PLACE = 120
 
@@ -81,9 +90,16 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
         skip_weekends = flag
     daily_cap = _daily_cap(reader, value("daily_cap"))
     digest = _digest(reader, value("digest"))
-    min_group = _bounded_int(reader, value("min_group"), "min_group", DEFAULTS["min_group"], minimum=2)
+    min_group = _bounded_int(
+        reader, value("min_group"), "min_group", DEFAULTS["min_group"], minimum=2, maximum=MAX_MIN_GROUP
+    )
     retention_days = _bounded_int(
-        reader, value("retention_days"), "retention_days", DEFAULTS["retention_days"], minimum=1
+        reader,
+        value("retention_days"),
+        "retention_days",
+        DEFAULTS["retention_days"],
+        minimum=1,
+        maximum=MAX_RETENTION_DAYS,
     )
     drafts = _drafts(reader, value("programme"), value("prompts"))
 
@@ -187,6 +203,8 @@ def _daily_cap(reader: NodeReader, node: Node | None) -> int | None:
             daily_cap = cap
             if cap < 1:
                 reader.add(node, "daily_cap", "too_small", value=cap, minimum=1)
+            elif cap > MAX_DAILY_CAP:
+                reader.add(node, "daily_cap", "too_big", value=cap, maximum=MAX_DAILY_CAP)
     return daily_cap
 
 
@@ -228,7 +246,9 @@ def _zone_exists(name: str) -> bool:
     return True
 
 
-def _bounded_int(reader: NodeReader, node: Node | None, path: str, default: int, *, minimum: int) -> int:
+def _bounded_int(
+    reader: NodeReader, node: Node | None, path: str, default: int, *, minimum: int, maximum: int
+) -> int:
     if node is None:
         return default
     number = reader.integer(node, path)
@@ -236,6 +256,8 @@ def _bounded_int(reader: NodeReader, node: Node | None, path: str, default: int,
         return default
     if number < minimum:
         reader.add(node, path, "too_small", value=number, minimum=minimum)
+    elif number > maximum:
+        reader.add(node, path, "too_big", value=number, maximum=maximum)
     return number
 
 

@@ -18,6 +18,7 @@ from messages import Catalog, Html, default_catalog
 __all__ = [
     "ERROR_PARAMS",
     "KINDS",
+    "MAX_RETENTION_DAYS",
     "WORKSHOP_COUNT",
     "FileProblem",
     "ProcessFileError",
@@ -29,6 +30,8 @@ __all__ = [
 
 KINDS: tuple[str, ...] = ("reflection", "observation", "idea", "experiment", "checkin", "reminder")
 WORKSHOP_COUNT = 5
+MAX_RETENTION_DAYS = 3650
+"""Ten years: the longest a process file may keep its data after the end."""
 
 ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "syntax": ("problem",),
@@ -63,6 +66,8 @@ ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "bad_duration": ("value",),
     "not_positive": ("value",),
     "too_small": ("value", "minimum"),
+    "too_big": ("value", "maximum"),
+    "too_far": ("value",),
     "too_long": ("length", "limit"),
     "too_many": ("count", "limit"),
     "duplicate_value": ("value",),

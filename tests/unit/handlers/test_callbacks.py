@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.domain.bounds import MAX_ID
 from bot.render.prompt import quick_reply_buttons
 from handlers.callbacks import (
     KINDS,
@@ -36,8 +37,8 @@ from handlers.callbacks import (
     SupportIdea,
 )
 
-BIG = 2**63 - 1
-"""The largest id a BIGINT column holds: the worst case for length."""
+BIG = MAX_ID
+"""The largest id an Integer column holds (a larger one is refused as stale): the worst case for length."""
 
 LARGEST: list[Callback] = [
     AnnounceChoice(True),
