@@ -95,7 +95,9 @@ class Database:
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()
         self.schema = schema
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a database error's text (and so its traceback in a log) shows the statement
+        # but never its parameters, which are what people wrote and their chat ids.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.backend == "sqlite":
             kwargs.update(
                 pool_size=1,

@@ -5,7 +5,11 @@ context variable, so concurrent updates never mix them up) and timings passed as
 contents, names and the bot token never belong in a log line; as defence in depth a filter redacts
 anything shaped like a bot token, and the configured token and webhook secret themselves, from the
 message, its arguments and the traceback. httpx logs every request URL, and Bot API URLs contain the
-token, so it stays at WARNING; PTB logs whole updates at DEBUG, so it stays at INFO.
+token, so it stays at WARNING; PTB logs whole updates at DEBUG, so it stays at INFO; aiosqlite logs
+every statement with its parameters (what people wrote, their chat ids) at DEBUG and SQLAlchemy's
+engine does at INFO, so they stay above that. As defence in depth, :class:`LibraryDebugFilter` drops
+the DEBUG records of every library whatever its level says: at ``LOG_LEVEL=DEBUG`` only Välitupa's
+own modules, which never log contents, speak at DEBUG.
 """
 
 from __future__ import annotations
@@ -50,7 +54,13 @@ QUIET_LOGGERS = {
     "aiohttp.access": logging.WARNING,
     # The dispatcher runs every two seconds; APScheduler would say so twice each time.
     "apscheduler": logging.WARNING,
+    # Statements with their parameters: texts people wrote, chat ids.
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+    "sqlalchemy": logging.WARNING,
 }
+OWN_LOGGERS = ("bot", "handlers", "storage", "messages", "sandbox", "__main__", "tests", "bench")
+"""Välitupa's own loggers: the only ones whose DEBUG records are written."""
 
 
 def bind(**fields: object) -> contextvars.Token[dict[str, object] | None]:
@@ -137,6 +147,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class LibraryDebugFilter(logging.Filter):
+    """Drops DEBUG records of loggers that are not Välitupa's own: a library may log what it
+    handles (statements and their parameters, whole updates, request bodies) at that level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO:
+            return True
+        return record.name.split(".", 1)[0] in OWN_LOGGERS
+
+
 class TextFormatter(logging.Formatter):
     """``time level logger: message [update_id=… process_id=… duration_ms=…]``."""
 
@@ -189,6 +209,7 @@ def make_handler(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     secrets = [value.get_secret_value() for value in (settings.bot_token, settings.webhook_secret) if value]
+    handler.addFilter(LibraryDebugFilter())
     handler.addFilter(ContextFilter(**({"instance": instance} if instance else {})))
     handler.addFilter(RedactingFilter(secrets))
     return handler
