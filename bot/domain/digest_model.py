@@ -110,7 +110,8 @@ class IdeaRow(NamedTuple):
 
 
 class HourCount(NamedTuple):
-    """A member's visible submissions in one hour (``first_at`` is the hour's earliest)."""
+    """A member's visible submissions within one local week (``first_at`` is the earliest of them;
+    the loader counts per chart week, a finer count such as per hour adds up the same)."""
 
     membership_id: int
     first_at: datetime
@@ -335,7 +336,7 @@ class DigestFacts:
     sent: Sequence[SentCount]
     ideas: IdeaFacts
     hours: Sequence[HourCount]
-    """Visible submissions per member and hour, from :func:`chart_window`'s first week."""
+    """Visible submissions per member and local week, from :func:`chart_window`'s first week."""
 
     @property
     def tz(self) -> ZoneInfo:

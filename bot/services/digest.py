@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -168,20 +168,8 @@ async def _per_member(session: AsyncSession, statement: Any) -> dict[int, int]:
 
 async def _activity(
     session: AsyncSession, process_id: int, start: datetime, end: datetime
-) -> tuple[dict[int, int], dict[int, int], list[SentCount]]:
-    """Per member in the period: visible contributions and supports given; per prompt: deliveries
-    sent and answered."""
-    contributions = await _per_member(
-        session,
-        select(Submission.membership_id, func.count())
-        .where(
-            Submission.process_id == process_id,
-            Submission.hidden.is_(False),
-            Submission.created_at >= start,
-            Submission.created_at < end,
-        )
-        .group_by(Submission.membership_id),
-    )
+) -> tuple[dict[int, int], list[SentCount]]:
+    """Per member in the period: supports given; per prompt: deliveries sent and answered."""
     supports = await _per_member(
         session,
         select(Support.membership_id, func.count())
@@ -202,7 +190,7 @@ async def _activity(
             .group_by(Delivery.prompt_id)
         )
     ]
-    return contributions, supports, sent
+    return supports, sent
 
 
 async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: datetime) -> IdeaFacts:
@@ -215,7 +203,8 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
                 "recent"
             ),
         )
-        .where(Support.created_at < end)
+        .join(Submission, Submission.id == Support.idea_id)
+        .where(Submission.process_id == process_id, Support.created_at < end)
         .group_by(Support.idea_id)
         .subquery()
     )
@@ -231,15 +220,13 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
             select(
                 func.count().label("total"),
                 func.sum(case((Submission.created_at >= start, 1), else_=0)).label("new"),
-            ).where(*base)
+                func.coalesce(func.sum(support_totals.c.recent), 0).label("recent"),
+            )
+            .select_from(Submission)
+            .outerjoin(support_totals, support_totals.c.idea_id == Submission.id)
+            .where(*base)
         )
     ).one()
-    supports_in_period = await session.scalar(
-        select(func.coalesce(func.sum(support_totals.c.recent), 0))
-        .select_from(support_totals)
-        .join(Submission, Submission.id == support_totals.c.idea_id)
-        .where(*base)
-    )
     total = func.coalesce(support_totals.c.total, 0)
     rows = await session.execute(
         select(
@@ -262,34 +249,47 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
     return IdeaFacts(
         count=int(counts.total or 0),
         new_count=int(counts.new or 0),
-        supports_in_period=int(supports_in_period or 0),
+        supports_in_period=int(counts.recent or 0),
         listed=[IdeaRow._make(row) for row in rows],
     )
 
 
-async def _hours(session: AsyncSession, process_id: int, end: datetime, tz: ZoneInfo) -> list[HourCount]:
-    """Visible submissions per member and hour over the chart's weeks up to ``end``."""
-    first_allowed, _ = chart_window(end, tz)
-    lower = datetime.combine(first_allowed, datetime.min.time(), tzinfo=tz)
-    # Aggregated by member and hour in SQL (an hour never straddles a local week boundary in a zone
-    # with whole-hour offsets); local weeks are then a few thousand additions in Python.
-    hour: Any
-    if session.get_bind().dialect.name == "postgresql":
-        hour = func.date_trunc("hour", Submission.created_at)
-    else:
-        # SQLite keeps "YYYY-MM-DD HH:MM:SS" text: its first 13 characters are the hour, no parsing.
-        hour = func.substr(Submission.created_at, 1, 13)
+async def _contributions(
+    session: AsyncSession, process_id: int, start: datetime, end: datetime, tz: ZoneInfo
+) -> tuple[dict[int, int], list[HourCount]]:
+    """Visible submissions per member: in the period, and per local week of the chart up to ``end``.
+
+    One grouped query: each row is sorted into its chart week by comparing it with the weeks' first
+    instants (local Mondays at midnight, so DST is right), then counted per member, week and
+    whether it is in the period. A few thousand rows come back, however many submissions there are.
+    """
+    first_allowed, last_week = chart_window(end, tz)
+    mondays = [first_allowed + timedelta(weeks=n) for n in range((last_week - first_allowed).days // 7 + 2)]
+    bounds = [datetime.combine(monday, time.min, tzinfo=tz).astimezone(UTC) for monday in mondays]
+    week = case(
+        (Submission.created_at < bounds[0], -1),
+        *((Submission.created_at < bound, index) for index, bound in enumerate(bounds[1:])),
+        else_=len(bounds) - 1,
+    ).label("week")
+    in_period = case((Submission.created_at >= start, 1), else_=0).label("in_period")
     rows = await session.execute(
-        select(Submission.membership_id, func.min(Submission.created_at), func.count())
+        select(Submission.membership_id, week, in_period, func.min(Submission.created_at), func.count())
         .where(
             Submission.process_id == process_id,
             Submission.hidden.is_(False),
-            Submission.created_at >= lower,
+            Submission.created_at >= min(start, bounds[0]),
             Submission.created_at < end,
         )
-        .group_by(Submission.membership_id, hour)
+        .group_by(Submission.membership_id, week, in_period)
     )
-    return [HourCount._make(row) for row in rows]
+    contributions: dict[int, int] = {}
+    weekly: list[HourCount] = []
+    for member_id, week_index, period, first_at, count in rows:
+        if period:
+            contributions[member_id] = contributions.get(member_id, 0) + int(count)
+        if week_index >= 0:
+            weekly.append(HourCount(int(member_id), first_at, int(count)))
+    return contributions, weekly
 
 
 async def load_digest_facts(
@@ -299,7 +299,9 @@ async def load_digest_facts(
     process = await session.get(Process, process_id)
     if process is None:
         return None
-    contributions, supports, sent = await _activity(session, process_id, start, end)
+    tz = ZoneInfo(process.timezone)
+    supports, sent = await _activity(session, process_id, start, end)
+    contributions, weekly = await _contributions(session, process_id, start, end, tz)
     return DigestFacts(
         process_id=process.id,
         process_name=process.name,
@@ -318,7 +320,7 @@ async def load_digest_facts(
         supports_given=supports,
         sent=sent,
         ideas=await _ideas(session, process_id, start, end),
-        hours=await _hours(session, process_id, end, ZoneInfo(process.timezone)),
+        hours=weekly,
     )
 
 
