@@ -35,6 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("process", help="process id or exact name")
     export.add_argument("--out", type=Path, required=True, help="output directory")
 
+    rehearse = commands.add_parser(
+        "rehearse", help="play a process file on a virtual clock and show what everyone would receive"
+    )
+    rehearse.add_argument("file", type=Path)
+    rehearse.add_argument(
+        "--participants",
+        type=int,
+        help="imagined participants (default: one per organisation × role, plus one who never answers)",
+    )
+    rehearse.add_argument("--format", choices=("text", "json", "html"), default="text")
+    rehearse.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
     purge = commands.add_parser("purge", help="purge processes past their retention")
     purge.add_argument("--dry-run", action="store_true", help="only show what would be purged")
     return parser
@@ -71,6 +83,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.digest_cli import write_export
 
         return await write_export(settings, reference=args.process, out=args.out)
+    if args.command == "rehearse":
+        from bot.cli_rehearse import rehearse_cli
+
+        return rehearse_cli(args.file, participants=args.participants, fmt=args.format, out=args.out)
     if args.command == "purge":
         from bot.cli_purge import purge_cli
 

@@ -101,6 +101,8 @@ async def create_once(
 async def process_create(settings: Settings, file: Path) -> int:
     from bot.domain.clock import SystemClock
     from bot.domain.programme import ProcessFileError, parse_process
+    from bot.render.rehearsal import budget_warning
+    from messages import default_catalog
     from storage import migrate
     from storage.db import Database
 
@@ -114,6 +116,9 @@ async def process_create(settings: Settings, file: Path) -> int:
     except ProcessFileError as error:
         print(f"{file} was not stored:\n{error}", file=sys.stderr)
         return 1
+    warning = budget_warning(default_catalog(), "en", spec, plain=True)
+    if warning:
+        print(f"Warning: {warning}", file=sys.stderr)
     db = Database(settings.database_url)
     try:
         await migrate.upgrade(db)

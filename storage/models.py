@@ -97,8 +97,13 @@ class Process(Base):
     facilitator_code: Mapped[str] = mapped_column(String(32), unique=True)
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
-    skip_weekends: Mapped[bool] = mapped_column(Boolean, default=False)
+    skip_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The public-holiday calendar ("fi") or None; no_send: ["2027-02-22..2027-02-26", "2027-04-30"].
+    holidays: Mapped[str | None] = mapped_column(String(8), default="fi")
+    no_send: Mapped[list[Any]] = mapped_column(JSON, default=list)
     daily_cap: Mapped[int | None] = mapped_column(Integer)
+    # The programme's automatic reminders per local calendar week; None: no cap.
+    reminders_per_week: Mapped[int | None] = mapped_column(Integer)
     digest_spec: Mapped[str] = mapped_column(String(32), default="mon 08:00")
     min_group: Mapped[int] = mapped_column(Integer, default=3)
     retention_days: Mapped[int] = mapped_column(Integer, default=180)

@@ -16,11 +16,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.domain.calendar import ClosedDays, DateRange, parse_no_send_item
 from bot.domain.states import COUNTED_STATES, FIXED_STATES, DeliveryState
 from bot.domain.timing import add_duration, at_local, parse_clock_time, require_aware
 
 __all__ = [
     "DEFAULT_DAY_START",
+    "MIN_OPEN_BEFORE",
     "DeliveryPolicy",
     "DeliverySettings",
     "ExistingDelivery",
@@ -31,27 +33,39 @@ __all__ = [
     "PlanResult",
     "PlannedDelivery",
     "Planner",
+    "earlier_allowed",
     "is_eligible",
     "next_allowed",
+    "open_time_between",
     "plan_changes",
+    "plan_item",
     "plan_reminder",
     "process_policy",
 ]
 
 DEFAULT_DAY_START = time(9, 0)
 """Where a day's sending starts when quiet hours are off (weekend skips, cap overflow)."""
+MIN_OPEN_BEFORE = timedelta(hours=4)
+"""A pre-workshop reminder leaves at least this much open time (not quiet, not a closed day) before
+the workshop it announces."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     """When a participant may be sent prompts. Quiet hours are local wall times and may wrap
-    midnight (20:00–08:00); ``None`` for both turns them off."""
+    midnight (20:00–08:00); ``None`` for both turns them off. Closed days (weekends, ``holidays``,
+    ``no_send``) are :class:`~bot.domain.calendar.ClosedDays`; ``reminders_per_week`` caps the
+    programme's automatic reminders per local calendar week (``None``: no cap)."""
 
     tz: ZoneInfo
     quiet_start: time | None = time(20, 0)
     quiet_end: time | None = time(8, 0)
     skip_weekends: bool = False
     daily_cap: int | None = None
+    holidays: str | None = None
+    no_send: tuple[DateRange, ...] = ()
+    reminders_per_week: int | None = None
+    closed: ClosedDays = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.quiet_start is None) != (self.quiet_end is None):
@@ -60,6 +74,9 @@ class DeliveryPolicy:
             raise ValueError("quiet hours cannot start and end at the same time")
         if self.daily_cap is not None and self.daily_cap < 1:
             raise ValueError("daily_cap must be at least 1 (or None for no cap)")
+        if self.reminders_per_week is not None and self.reminders_per_week < 0:
+            raise ValueError("reminders_per_week must be 0 or more (or None for no cap)")
+        object.__setattr__(self, "closed", ClosedDays(self.skip_weekends, self.holidays, self.no_send))
 
     @property
     def day_start(self) -> time:
@@ -94,16 +111,18 @@ def _later_wall_time(day: date, at: time, tz: ZoneInfo, after: datetime) -> date
 
 
 def next_allowed(instant: datetime, policy: DeliveryPolicy) -> datetime:
-    """The first instant at or after ``instant`` outside quiet hours and, with ``skip_weekends``,
-    not on a Saturday or Sunday (moved to Monday at the day start)."""
+    """The first instant at or after ``instant`` outside quiet hours and not on a closed day (a
+    weekend with ``skip_weekends``, a holiday, a ``no_send`` date: moved to the next open day's
+    start)."""
     candidate = require_aware(instant)
     tz = policy.tz
+    closed = policy.closed
     for _ in range(16):
         local = candidate.astimezone(tz)
         moved = policy._quiet_exit(local)
-        if moved is None and policy.skip_weekends and local.weekday() >= 5:
-            monday = local.date() + timedelta(days=7 - local.weekday())
-            moved = at_local(monday, policy.day_start, tz)
+        if moved is None and closed.any and closed.is_closed(local.date()):
+            day = closed.next_open(local.date() + timedelta(days=1))
+            moved = at_local(day, policy.day_start, tz)
         if moved is None:
             return candidate
         if moved <= candidate:
@@ -114,14 +133,102 @@ def next_allowed(instant: datetime, policy: DeliveryPolicy) -> datetime:
     return candidate
 
 
+def _open_windows(day: date, policy: DeliveryPolicy) -> list[tuple[datetime, datetime]]:
+    """The UTC spans of local ``day`` outside quiet hours (none if the day is closed)."""
+    if policy.closed.any and policy.closed.is_closed(day):
+        return []
+    tz = policy.tz
+    midnight, next_midnight = at_local(day, time(0), tz), at_local(day + timedelta(days=1), time(0), tz)
+    start, end = policy.quiet_start, policy.quiet_end
+    if start is None or end is None:
+        return [(midnight, next_midnight)]
+    if start > end:
+        return [(at_local(day, end, tz), at_local(day, start, tz))]
+    return [(midnight, at_local(day, start, tz)), (at_local(day, end, tz), next_midnight)]
+
+
+def open_time_between(start: datetime, end: datetime, policy: DeliveryPolicy) -> timedelta:
+    """How much of ``[start, end)`` lies outside quiet hours and closed days."""
+    start, end = require_aware(start), require_aware(end)
+    total = timedelta(0)
+    day = start.astimezone(policy.tz).date()
+    last = end.astimezone(policy.tz).date()
+    while day <= last:
+        for window_start, window_end in _open_windows(day, policy):
+            overlap = min(end, window_end) - max(start, window_start)
+            if overlap > timedelta(0):
+                total += overlap
+        day += timedelta(days=1)
+    return total
+
+
+def earlier_allowed(
+    due: datetime, before: datetime, policy: DeliveryPolicy, min_open: timedelta = MIN_OPEN_BEFORE
+) -> datetime:
+    """Where a reminder of what happens at ``before`` (a workshop, the end) goes: ``due`` if it is
+    open and leaves ``min_open`` of open time before ``before``; otherwise *earlier*, at the same
+    wall time on the nearest open day that does (or that day's opening, if the wall time is quiet).
+    Falls back to :func:`next_allowed` when no such day is found within 60 days."""
+    due, before = require_aware(due), require_aware(before)
+    local = due.astimezone(policy.tz)
+    wall = local.time().replace(tzinfo=None, fold=0)
+    day = local.date()
+    for _ in range(60):
+        candidate = None
+        for window_start, window_end in _open_windows(day, policy):
+            at = at_local(day, wall, policy.tz)
+            if window_start <= at < window_end:
+                candidate = at
+            elif window_start < at:
+                candidate = window_start
+        if (
+            candidate is not None
+            and candidate <= due
+            and candidate < before
+            and open_time_between(candidate, before, policy) >= min_open
+        ):
+            return candidate
+        day -= timedelta(days=1)
+    return next_allowed(due, policy)
+
+
 @dataclass(frozen=True, slots=True)
 class PlanItem:
-    """One programme prompt as the planner sees it (instants aware UTC)."""
+    """One programme prompt as the planner sees it (instants aware UTC).
+
+    ``before`` is the workshop (or the end) a pre-workshop reminder announces: such an item moves
+    *earlier* out of closed days and quiet hours (:func:`earlier_allowed`), everything else later.
+    ``remind_after`` is the automatic reminder of a prompt that asks for a reply (else ``None``)."""
 
     prompt_id: str
     due_at: datetime
     closes_at: datetime
     order: int
+    before: datetime | None = None
+    remind_after: timedelta | None = None
+
+
+PRE_ANCHOR_KINDS = frozenset({"reminder"})
+"""Kinds that announce what comes next (a workshop, the end): moved earlier, never later."""
+
+
+def plan_item(
+    prompt_id: str,
+    *,
+    kind: str,
+    due_at: datetime,
+    closes_at: datetime,
+    order: int,
+    anchors: Sequence[datetime],
+    remind_after: timedelta | None = None,
+) -> PlanItem:
+    """A :class:`PlanItem` for one programme prompt; ``anchors`` are the workshops and the end.
+
+    A prompt of a kind in :data:`PRE_ANCHOR_KINDS` is tied to the first anchor after it."""
+    before = None
+    if kind in PRE_ANCHOR_KINDS:
+        before = min((anchor for anchor in anchors if anchor > due_at), default=None)
+    return PlanItem(prompt_id, due_at, closes_at, order, before, remind_after)
 
 
 PlannedState = Literal["planned", "expired"]
@@ -173,7 +280,12 @@ class Planner:
         for item in self._items:
             due = require_aware(item.due_at, f"due_at of {item.prompt_id}")
             closes = require_aware(item.closes_at, f"closes_at of {item.prompt_id}")
-            planned = next_allowed(max(due, self.now), policy)
+            if item.before is not None:
+                planned = earlier_allowed(due, item.before, policy)
+                if planned < self.now:
+                    planned = next_allowed(self.now, policy)
+            else:
+                planned = next_allowed(max(due, self.now), policy)
             state: PlannedState = "planned" if planned < closes else "expired"
             self._base.append(PlannedDelivery(item.prompt_id, item.order, planned, closes, due, state))
         # The cap hands out a day's slots in time order, ties in programme order.
@@ -274,6 +386,12 @@ class DeliverySettings(Protocol):
     def skip_weekends(self) -> bool: ...
     @property
     def daily_cap(self) -> int | None: ...
+    @property
+    def holidays(self) -> str | None: ...
+    @property
+    def no_send(self) -> list[Any] | None: ...
+    @property
+    def reminders_per_week(self) -> int | None: ...
 
 
 class MembershipStatus(Protocol):
@@ -290,12 +408,22 @@ class MembershipStatus(Protocol):
 
 
 def process_policy(process: DeliverySettings) -> DeliveryPolicy:
-    """The process's quiet hours, weekend rule and daily cap as a :class:`DeliveryPolicy`."""
+    """The process's quiet hours, closed days, daily cap and reminder cap as a :class:`DeliveryPolicy`
+    (the bot, the rehearsal and the budget all go through here)."""
     start = parse_clock_time(process.quiet_start) if process.quiet_start else None
     end = parse_clock_time(process.quiet_end) if process.quiet_end else None
     if start is None or end is None or start == end:
         start = end = None
-    return DeliveryPolicy(ZoneInfo(process.timezone), start, end, process.skip_weekends, process.daily_cap)
+    return DeliveryPolicy(
+        ZoneInfo(process.timezone),
+        start,
+        end,
+        process.skip_weekends,
+        process.daily_cap,
+        holidays=process.holidays or None,
+        no_send=tuple(parse_no_send_item(str(item)) for item in process.no_send or ()),
+        reminders_per_week=process.reminders_per_week,
+    )
 
 
 def is_eligible(membership: MembershipStatus) -> bool:

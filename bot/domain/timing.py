@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ANCHORS",
+    "DIGEST_FOLLOW_UP",
     "MAX_SPAN",
     "WEEKDAY_NAMES",
     "DigestSpec",
@@ -43,6 +44,7 @@ __all__ = [
     "require_aware",
     "resolve_when",
     "to_utc",
+    "weekly_digest_times",
 ]
 
 ANCHORS: tuple[str, ...] = ("W1", "W2", "W3", "W4", "W5", "END")
@@ -335,3 +337,23 @@ def latest_due_digest(
     if last_sent is not None and require_aware(last_sent, "last_sent") >= latest:
         return None
     return latest
+
+
+DIGEST_FOLLOW_UP = timedelta(days=7)
+"""Weekly digests go on until the week after the process ends, to cover its last days."""
+
+
+def weekly_digest_times(
+    created_at: datetime, end_at: datetime, spec: DigestSpec, tz: ZoneInfo
+) -> list[datetime]:
+    """Every weekly digest a process created at ``created_at`` gets while the bot runs throughout:
+    each occurrence after its creation, until one at or after ``end_at`` + :data:`DIGEST_FOLLOW_UP`
+    has covered the end (the digest job's rule, :func:`latest_due_digest` at every occurrence)."""
+    created_at, end_at = require_aware(created_at, "created_at"), require_aware(end_at, "end_at")
+    times: list[datetime] = []
+    last = created_at
+    while last < end_at + DIGEST_FOLLOW_UP:
+        occurrence = _occurrence_on_or_before(last, spec, tz)
+        last = at_local(occurrence.astimezone(tz).date() + timedelta(days=7), spec.at, tz)
+        times.append(last)
+    return times

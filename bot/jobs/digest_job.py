@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ from telegram.ext import ExtBot
 
 from bot.context import Services
 from bot.domain.digest_model import Digest
-from bot.domain.timing import latest_due_digest, parse_digest_spec
+from bot.domain.timing import DIGEST_FOLLOW_UP, latest_due_digest, parse_digest_spec
 from bot.render.digest_html import html_document
 from bot.render.digest_telegram import telegram_messages
 from bot.render.labels import Labels, digest_filename
@@ -44,9 +44,6 @@ from storage.models import Process
 __all__ = ["DigestBundle", "DueDigest", "due_digests", "render_bundle", "run_due_digests", "send_digest"]
 
 log = logging.getLogger(__name__)
-
-FOLLOW_UP = timedelta(days=7)
-"""Weekly digests go on until the week after the process ends, to cover its last days."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ async def due_digests(session: AsyncSession, *, now: datetime) -> list[DueDigest
             log.warning("process %d has an unreadable digest time; no weekly digest", process_id)
             continue
         start = last_digest_at or created_at
-        if start >= end_at + FOLLOW_UP:
+        if start >= end_at + DIGEST_FOLLOW_UP:
             continue
         owed = latest_due_digest(start, spec, tz, now)
         if owed is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.process import ProcessFacts, WorkshopFact, format_local, placeholder_values
+from bot.domain.programme.spec import ANSWERABLE_KINDS
 from bot.domain.text import localized, shorten
 from messages import Catalog, escape
 from storage.models import Prompt
@@ -39,10 +40,6 @@ __all__ = [
 QUICK_REPLY_PREFIX = "qr"
 AD_HOC_KINDS: tuple[str, ...] = ("announcement", "loop")
 """Prompt kinds made on the spot by a facilitator rather than by the programme."""
-ANSWERABLE_KINDS: frozenset[str] = frozenset(
-    {"reflection", "observation", "idea", "experiment", "checkin", "loop"}
-)
-"""Kinds a participant answers (and is reminded of); reminders and announcements only inform."""
 KIND_ICONS: Mapping[str, str] = {
     "reflection": "💭",
     "observation": "👀",

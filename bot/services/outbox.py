@@ -27,16 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.planning import (
     PlanChanges,
     PlanInput,
-    PlanItem,
     PlanResult,
     is_eligible,
     next_allowed,
     plan_changes,
+    plan_item,
     process_policy,
 )
 from bot.domain.process import ProcessFacts, WorkshopFact, phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
 from bot.domain.programme import ProcessSpec
+from bot.domain.rehearsal import spec_kept_reminders
 from bot.domain.states import DELIVERED_STATES, REPLANNABLE_STATES, DeliveryState
 from bot.domain.timing import add_duration
 from bot.render.prompt import AD_HOC_KINDS, ANSWERABLE_KINDS
@@ -122,8 +123,19 @@ async def load_plan_input(
             .order_by(Prompt.position, Prompt.id)
         )
     )
+    anchors = [
+        *await session.scalars(select(Workshop.starts_at).where(Workshop.process_id == process.id)),
+        process.end_at,
+    ]
     items = [
-        PlanItem(str(p.id), p.due_at, p.closes_at if p.closes_at is not None else process.end_at, p.position)
+        plan_item(
+            str(p.id),
+            kind=p.kind,
+            due_at=p.due_at,
+            closes_at=p.closes_at if p.closes_at is not None else process.end_at,
+            order=p.position,
+            anchors=anchors,
+        )
         for p in prompts
     ]
     member_filter: list[ColumnElement[bool]] = [Membership.process_id == process.id, _eligible()]
@@ -318,8 +330,9 @@ async def _replace_prompts(
     by_key = {row.key: row for row in rows}
     added: list[str] = []
     changed: list[str] = []
+    kept = spec_kept_reminders(spec)
     for prompt in spec.prompts:
-        fresh = prompt_row(process.id, prompt, now)
+        fresh = prompt_row(process.id, prompt, now, keep_reminder=prompt.id in kept)
         row = by_key.pop(prompt.id, None)
         if row is None:
             session.add(fresh)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.domain.bounds import plain_number
 from bot.domain.programme import ProcessSpec, PromptSpec
+from bot.domain.rehearsal import spec_kept_reminders
 from storage.models import Membership, Organisation, Process, Prompt, Workshop
 
 
@@ -24,7 +25,9 @@ def whole_seconds(value: timedelta | None) -> int | None:
     return int(value.total_seconds()) if value is not None else None
 
 
-def prompt_row(process_id: int, prompt: PromptSpec, now: datetime) -> Prompt:
+def prompt_row(process_id: int, prompt: PromptSpec, now: datetime, *, keep_reminder: bool = True) -> Prompt:
+    """The stored prompt. Without ``keep_reminder`` (the week's reminders are used up, see
+    :func:`bot.domain.planning.kept_reminders`) it is stored without its automatic reminder."""
     return Prompt(
         process_id=process_id,
         key=prompt.id,
@@ -32,7 +35,7 @@ def prompt_row(process_id: int, prompt: PromptSpec, now: datetime) -> Prompt:
         kind=prompt.kind,
         texts=dict(prompt.texts),
         options=[dict(option) for option in prompt.options],
-        remind_after_s=whole_seconds(prompt.remind_after),
+        remind_after_s=whole_seconds(prompt.remind_after) if keep_reminder else None,
         position=prompt.order,
         due_at=prompt.due_at,
         closes_at=prompt.closes_at,
@@ -48,7 +51,10 @@ def apply_settings(process: Process, spec: ProcessSpec, source_yaml: str) -> Non
     process.quiet_start = spec.quiet_hours[0].strftime("%H:%M") if spec.quiet_hours else None
     process.quiet_end = spec.quiet_hours[1].strftime("%H:%M") if spec.quiet_hours else None
     process.skip_weekends = spec.skip_weekends
+    process.holidays = spec.holidays
+    process.no_send = [str(item) for item in spec.no_send]
     process.daily_cap = spec.daily_cap
+    process.reminders_per_week = spec.reminders_per_week
     process.digest_spec = str(spec.digest)
     process.min_group = spec.min_group
     process.retention_days = spec.retention_days
@@ -76,8 +82,9 @@ async def create_process(
                 process_id=process.id, number=workshop.number, starts_at=workshop.at_utc, place=workshop.place
             )
         )
+    kept = spec_kept_reminders(spec)
     for prompt in spec.prompts:
-        session.add(prompt_row(process.id, prompt, now))
+        session.add(prompt_row(process.id, prompt, now, keep_reminder=prompt.id in kept))
     await session.flush()
     loaded = await get_process(session, process.id)
     assert loaded is not None

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import yaml
 
+from bot.domain.calendar import format_no_send
 from bot.domain.programme.spec import ProcessSpec
 from bot.domain.timing import format_duration, format_quiet_hours
 from messages import LANGUAGES, Catalog, default_catalog
@@ -64,7 +65,10 @@ def dump_process(spec: ProcessSpec, *, catalog: Catalog | None = None) -> str:
         "end": _datetime_text(spec.end_local),
         "quiet_hours": format_quiet_hours(spec.quiet_hours),
         "skip_weekends": spec.skip_weekends,
+        "holidays": spec.holidays or "off",
+        "no_send": format_no_send(spec.no_send),
         "daily_cap": spec.daily_cap if spec.daily_cap is not None else "off",
+        "reminders_per_week": spec.reminders_per_week if spec.reminders_per_week is not None else "off",
         "digest": str(spec.digest),
         "min_group": spec.min_group,
         "retention_days": spec.retention_days,

@@ -7,9 +7,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from bot.domain.programme.nodes import OFF_WORDS, NodeReader, is_off, local_text
+from bot.domain.calendar import DateRange, parse_holidays, parse_no_send_item
+from bot.domain.programme.nodes import OFF_WORDS, NodeReader, is_null, is_off, local_text
 from bot.domain.programme.prompts import Draft, default_drafts, read_prompts, resolve_prompts
 from bot.domain.programme.spec import (
     MAX_RETENTION_DAYS,
@@ -30,7 +31,9 @@ DEFAULTS: Mapping[str, Any] = {
     "language": "fi",
     "timezone": "Europe/Helsinki",
     "quiet_hours": (time(20, 0), time(8, 0)),
-    "skip_weekends": False,
+    "skip_weekends": True,
+    "holidays": "fi",
+    "reminders_per_week": 1,
     "daily_cap": 2,
     "digest": DigestSpec(0, time(8, 0)),
     "min_group": 3,
@@ -52,7 +55,10 @@ TOP_KEYS: tuple[str, ...] = (
     "end",
     "quiet_hours",
     "skip_weekends",
+    "holidays",
+    "no_send",
     "daily_cap",
+    "reminders_per_week",
     "digest",
     "min_group",
     "retention_days",
@@ -88,7 +94,10 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
     skip_weekends: bool = DEFAULTS["skip_weekends"]
     if (node := value("skip_weekends")) and (flag := reader.boolean(node, "skip_weekends")) is not None:
         skip_weekends = flag
+    holidays = _holidays(reader, value("holidays"))
+    no_send = _no_send(reader, value("no_send"))
     daily_cap = _daily_cap(reader, value("daily_cap"))
+    reminders_per_week = _reminders_per_week(reader, value("reminders_per_week"))
     digest = _digest(reader, value("digest"))
     min_group = _bounded_int(
         reader, value("min_group"), "min_group", DEFAULTS["min_group"], minimum=2, maximum=MAX_MIN_GROUP
@@ -138,6 +147,9 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
         retention_days=retention_days,
         prompts=tuple(prompts),
         omitted_defaults=tuple(omitted),
+        holidays=holidays,
+        no_send=no_send,
+        reminders_per_week=reminders_per_week,
     )
 
 
@@ -206,6 +218,50 @@ def _daily_cap(reader: NodeReader, node: Node | None) -> int | None:
             elif cap > MAX_DAILY_CAP:
                 reader.add(node, "daily_cap", "too_big", value=cap, maximum=MAX_DAILY_CAP)
     return daily_cap
+
+
+def _holidays(reader: NodeReader, node: Node | None) -> str | None:
+    holidays: str | None = DEFAULTS["holidays"]
+    if node is not None:
+        if is_off(node):
+            return None
+        raw = reader.text(node, "holidays")
+        if raw is not None:
+            try:
+                holidays = parse_holidays(raw)
+            except ValueError:
+                reader.add(node, "holidays", "bad_holidays", value=raw)
+    return holidays
+
+
+def _no_send(reader: NodeReader, node: Node | None) -> tuple[DateRange, ...]:
+    """``no_send:`` a list of dates and ``FROM..TO`` ranges (a single one may stand alone)."""
+    if node is None or is_off(node) or is_null(node):
+        return ()
+    items = [node] if isinstance(node, ScalarNode) else reader.sequence(node, "no_send")
+    ranges: list[DateRange] = []
+    for index, item in enumerate(items or (), start=1):
+        path = f"no_send[{index}]"
+        raw = reader.text(item, path)
+        if raw is None:
+            continue
+        try:
+            ranges.append(parse_no_send_item(raw))
+        except ValueError:
+            reader.add(item, path, "bad_no_send", value=raw)
+    return tuple(sorted(ranges))
+
+
+def _reminders_per_week(reader: NodeReader, node: Node | None) -> int | None:
+    cap: int | None = DEFAULTS["reminders_per_week"]
+    if node is not None:
+        if is_off(node):
+            return None
+        if (number := reader.integer(node, "reminders_per_week")) is not None:
+            cap = number
+            if number < 0:
+                reader.add(node, "reminders_per_week", "too_small", value=number, minimum=0)
+    return cap
 
 
 def _digest(reader: NodeReader, node: Node | None) -> DigestSpec:

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from bot.domain.calendar import DateRange
 from bot.domain.timing import DigestSpec, When
 from messages import Catalog, Html, default_catalog
 
 __all__ = [
+    "ANSWERABLE_KINDS",
     "ERROR_PARAMS",
     "KINDS",
     "MAX_RETENTION_DAYS",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("reflection", "observation", "idea", "experiment", "checkin", "reminder")
+ANSWERABLE_KINDS: frozenset[str] = frozenset(
+    {"reflection", "observation", "idea", "experiment", "checkin", "loop"}
+)
+"""Kinds a participant answers (and is reminded of); reminders and announcements only inform."""
 WORKSHOP_COUNT = 5
 MAX_RETENTION_DAYS = 3650
 """Ten years: the longest a process file may keep its data after the end."""
@@ -73,6 +79,8 @@ ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "duplicate_value": ("value",),
     "bad_quiet_hours": ("value",),
     "bad_digest": ("value",),
+    "bad_holidays": ("value",),
+    "bad_no_send": ("value",),
     "unknown_programme": ("value",),
     "unknown_placeholder": ("name", "allowed"),
     "bad_braces": ("example",),
@@ -155,6 +163,10 @@ class ProcessSpec:
     prompts: tuple[PromptSpec, ...]
     omitted_defaults: tuple[str, ...] = dataclasses.field(default=(), compare=False)
     """Ids of default prompts left out because they fell outside this process's time window."""
+    holidays: str | None = "fi"
+    """The public-holiday calendar (``fi``) or ``None``."""
+    no_send: tuple[DateRange, ...] = ()
+    reminders_per_week: int | None = 1
 
     def prompt(self, prompt_id: str) -> PromptSpec:
         for prompt in self.prompts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -302,6 +303,9 @@ class Settings:
     quiet_end: str | None = "08:00"
     skip_weekends: bool = False
     daily_cap: int | None = None
+    holidays: str | None = None
+    no_send: list[Any] | None = None
+    reminders_per_week: int | None = None
 
 
 @dataclass

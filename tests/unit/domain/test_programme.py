@@ -201,7 +201,10 @@ def test_settings_have_sensible_defaults() -> None:
     assert spec.language == "fi"
     assert spec.timezone == "Europe/Helsinki"
     assert spec.quiet_hours == (time(20, 0), time(8, 0))
-    assert spec.skip_weekends is False
+    assert spec.skip_weekends is True
+    assert spec.holidays == "fi"
+    assert spec.no_send == ()
+    assert spec.reminders_per_week == 1
     assert spec.daily_cap == 2
     assert spec.digest == DigestSpec(0, time(8, 0))
     assert (spec.min_group, spec.retention_days) == (3, 180)

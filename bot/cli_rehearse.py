@@ -1,0 +1,62 @@
+"""``valitupa rehearse FILE.yaml``: the whole process played on a virtual clock before launch.
+
+Reads the process file with the parser the bot uses, rehearses it (:mod:`bot.domain.rehearsal`:
+the bot's planner, delivery policy and reminder rule) for personas across its organisations and
+roles, and prints the timeline as JSON, a week-by-week text calendar or a printable HTML page.
+Touches no database and sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bot.domain.programme import ProcessFileError, ProcessSpec, parse_process
+from bot.domain.rehearsal import Entry, Persona, default_personas, rehearse, spec_policy
+from bot.render.rehearsal import calendar_html, calendar_text, calendar_view, persona_labels, timeline_json
+from bot.services.people import ROLES
+from messages import Catalog, default_catalog
+
+__all__ = ["personas_for", "rehearse_cli", "render"]
+
+FORMATS = ("text", "json", "html")
+
+
+def personas_for(spec: ProcessSpec, catalog: Catalog, count: int | None = None) -> list[Persona]:
+    """The default personas in the process language: organisation × role, one silent, a facilitator."""
+    lang = spec.language
+    roles = [(code, catalog.plain(lang, f"role.{code}").lower()) for code in ROLES]
+    silent, facilitator = persona_labels(catalog, lang, spec.organisations[0], roles[0][0])
+    return default_personas(spec, roles, silent_label=silent, facilitator_label=facilitator, count=count)
+
+
+def render(
+    spec: ProcessSpec, entries: list[Entry], personas: list[Persona], fmt: str, catalog: Catalog
+) -> str:
+    if fmt == "json":
+        return json.dumps(timeline_json(entries, spec_policy(spec).tz), ensure_ascii=False, indent=1) + "\n"
+    view = calendar_view(catalog, spec.language, spec, entries, personas)
+    return calendar_html(view, spec.language) if fmt == "html" else calendar_text(view)
+
+
+def rehearse_cli(file: Path, *, participants: int | None, fmt: str, out: Path | None) -> int:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"Cannot read {file}: {error}", file=sys.stderr)
+        return 1
+    try:
+        spec = parse_process(text, source=str(file))
+    except ProcessFileError as error:
+        print(f"{file} cannot be rehearsed:\n{error}", file=sys.stderr)
+        return 1
+    catalog = default_catalog()
+    personas = personas_for(spec, catalog, participants)
+    result = render(spec, rehearse(spec, personas), personas, fmt, catalog)
+    if out is None:
+        sys.stdout.write(result)
+    else:
+        out.write_text(result, encoding="utf-8")
+        print(f"Wrote {out}", file=sys.stderr)
+    return 0
