@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,11 +91,7 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
     workshops_local = _workshops(reader, fields.get("workshops"))
     end_local = _end(reader, value("end"), workshops_local)
     quiet_hours = _quiet_hours(reader, value("quiet_hours"))
-    skip_weekends: bool = DEFAULTS["skip_weekends"]
-    if (node := value("skip_weekends")) and (flag := reader.boolean(node, "skip_weekends")) is not None:
-        skip_weekends = flag
-    holidays = _holidays(reader, value("holidays"))
-    no_send = _no_send(reader, value("no_send"))
+    calendar = _calendar(reader, value)
     daily_cap = _daily_cap(reader, value("daily_cap"))
     reminders_per_week = _reminders_per_week(reader, value("reminders_per_week"))
     digest = _digest(reader, value("digest"))
@@ -140,16 +136,14 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
         end_local=end_local,
         end_at=end_at,
         quiet_hours=quiet_hours,
-        skip_weekends=skip_weekends,
         daily_cap=daily_cap,
         digest=digest,
         min_group=min_group,
         retention_days=retention_days,
         prompts=tuple(prompts),
         omitted_defaults=tuple(omitted),
-        holidays=holidays,
-        no_send=no_send,
         reminders_per_week=reminders_per_week,
+        **calendar,
     )
 
 
@@ -218,6 +212,18 @@ def _daily_cap(reader: NodeReader, node: Node | None) -> int | None:
             elif cap > MAX_DAILY_CAP:
                 reader.add(node, "daily_cap", "too_big", value=cap, maximum=MAX_DAILY_CAP)
     return daily_cap
+
+
+def _calendar(reader: NodeReader, value: Callable[[str], Node | None]) -> dict[str, Any]:
+    """``skip_weekends``, ``holidays`` and ``no_send``: the days nothing goes out on."""
+    skip_weekends: bool = DEFAULTS["skip_weekends"]
+    if (node := value("skip_weekends")) and (flag := reader.boolean(node, "skip_weekends")) is not None:
+        skip_weekends = flag
+    return {
+        "skip_weekends": skip_weekends,
+        "holidays": _holidays(reader, value("holidays")),
+        "no_send": _no_send(reader, value("no_send")),
+    }
 
 
 def _holidays(reader: NodeReader, node: Node | None) -> str | None:
