@@ -115,6 +115,9 @@ async def _download(update: Update, context: Ctx, lang: str) -> str | None:
         log.warning("could not download an uploaded programme: %s", type(error).__name__)
         await reply(update, svc.t(lang, "programme_chat.unreadable"))
         return None
+    if len(content) > MAX_UPLOAD_BYTES:  # Telegram did not say the size beforehand
+        await reply(update, svc.t(lang, "programme_chat.too_big", limit=MAX_UPLOAD_BYTES // 1000))
+        return None
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:

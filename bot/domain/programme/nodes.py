@@ -21,9 +21,21 @@ from bot.domain.programme.spec import ERROR_PARAMS, FileProblem
 from bot.domain.timing import SpanTooLong, When, WhenError, parse_duration, parse_when
 from messages import LANGUAGES
 
-__all__ = ["MAX_FILE_CHARS", "MAX_WHEN", "OFF_WORDS", "NodeReader", "is_null", "is_off", "local_text"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_CHARS",
+    "MAX_WHEN",
+    "OFF_WORDS",
+    "NodeReader",
+    "is_null",
+    "is_off",
+    "local_text",
+]
 
 MAX_FILE_CHARS = 500_000
+MAX_DEPTH = 50
+"""How deeply lists and mappings may nest; a process file needs five levels. PyYAML composes
+recursively, so a file nested a few hundred levels deep would otherwise end in a ``RecursionError``."""
 MAX_WHEN = 64
 _DATETIME_RE = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})(?:[Tt]|\s+)(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?"
@@ -34,6 +46,25 @@ _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+
+
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than :data:`MAX_DEPTH` where it starts."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(problem="nested too deeply", problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def local_text(value: datetime) -> str:
@@ -59,7 +90,14 @@ class NodeReader:
             self.add(1, "", "too_large", limit=MAX_FILE_CHARS)
             return None
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = yaml.compose(text, Loader=_BoundedLoader)
+        except _TooDeep as error:
+            mark = error.problem_mark
+            self.add((mark.line + 1) if mark else 1, "", "too_deep", limit=MAX_DEPTH)
+            return None
+        except RecursionError:
+            self.add(1, "", "too_deep", limit=MAX_DEPTH)
+            return None
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             problem = error.problem or error.context or "invalid YAML"

@@ -42,6 +42,7 @@ MAX_RETENTION_DAYS = 3650
 ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "syntax": ("problem",),
     "too_large": ("limit",),
+    "too_deep": ("limit",),
     "empty": (),
     "not_mapping": (),
     "not_list": (),

@@ -80,3 +80,9 @@ def test_plain_number_reads_a_number_up_to_the_largest_id() -> None:
 def test_button_data_with_an_oversized_or_odd_number_is_stale(data: str) -> None:
     for kind in KINDS:
         assert kind.decode(data) is None
+
+
+@pytest.mark.parametrize("depth", [51, 400, 1000, 20_000])
+def test_nesting_past_the_limit_is_one_problem_not_a_recursion_error(depth: int) -> None:
+    problems = problems_of(f"name: Syvä\nprompts: {'[' * depth}{']' * depth}\n")
+    assert [(p.line, p.code) for p in problems] == [(2, "too_deep")]
