@@ -41,9 +41,11 @@ from handlers import (
     ideas,
     inbox,
     join,
+    merge,
     mydata,
     programme,
     reports,
+    room,
 )
 from messages import DEFAULT_LANGUAGE, normalise_language
 
@@ -97,6 +99,8 @@ FEATURES: tuple[Feature, ...] = (
     announce.register,
     checkins.register,
     reports.register,
+    merge.register,
+    room.register,
     capture.register,
     inbox.register,
     mydata.register_fallbacks,

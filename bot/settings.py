@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.domain.timing import parse_duration
 
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -20,6 +23,8 @@ HINTS = {
     "WEBHOOK_SECRET": "1-256 characters of A-Z, a-z, 0-9, _ and -",
     "WEBHOOK_URL": "an https:// URL that Telegram can reach",
     "LISTEN_PORT": "a port number 1-65535",
+    "PUBLIC_URL": "the https:// address where Telegram reaches this server (may end in a path)",
+    "ROOM_AUTH_MAX_AGE": "a duration such as 24h, 12h or 1d",
 }
 
 
@@ -45,6 +50,9 @@ class Settings(BaseSettings):
     broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
     instance_name: str | None = None
     bot_username: str | None = None
+    # The facilitator's room: PUBLIC_URL + /app/ is the Mini App; how old its initData may be.
+    public_url: str | None = None
+    room_auth_max_age: timedelta = timedelta(hours=24)
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
@@ -83,6 +91,29 @@ class Settings(BaseSettings):
         if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError("not a URL")
         return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_https(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https://[^/\s]+(/\S*)?$", value):
+            raise ValueError("not an https:// URL")
+        return value.rstrip("/") if value else None
+
+    @field_validator("room_auth_max_age", mode="before")
+    @classmethod
+    def _max_age(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().isdigit():
+            span = parse_duration(value)
+            if span is None or span <= timedelta(0):
+                raise ValueError("not a positive duration")
+            return span
+        if isinstance(value, str):
+            return timedelta(seconds=int(value))
+        return value
+
+    def room_url(self) -> str | None:
+        """Where Telegram opens the room, or ``None`` while ``PUBLIC_URL`` is not set."""
+        return f"{self.public_url}/app/" if self.public_url else None
 
     @field_validator("telegram_api_url")
     @classmethod

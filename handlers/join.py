@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import Ctx, Services
 from bot.infra.commands import publish_facilitator_commands
+from bot.room.menu import publish_room_button
 from bot.services import people
 from bot.services.people import Invite
 from handlers import dialogue
@@ -161,6 +162,7 @@ async def continue_joining(update: Update, context: Ctx, lang: str, membership_i
         chat = update.effective_chat
         if chat is not None:
             await publish_facilitator_commands(context.bot, svc.catalog, chat.id, lang)
+            await publish_room_button(context.bot, svc.settings, svc.catalog, chat.id, lang)
         await reply(
             update,
             svc.t(lang, "welcome.facilitator", process=process.name)

@@ -36,6 +36,8 @@ FACILITATOR_COMMANDS = (
     "nudge",
     "loop",
     "hide",
+    "merge",
+    "room",
     "newprocess",
 )
 

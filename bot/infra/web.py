@@ -1,4 +1,5 @@
-"""The web side of a running Välitupa: the Telegram webhook, ``/healthz`` and ``/metrics`` on aiohttp.
+"""The web side of a running Välitupa: the Telegram webhook, ``/healthz``, ``/metrics`` and the
+facilitator's room (``/app/``, :mod:`bot.room.api`) on aiohttp.
 
 The same server runs in both modes (``LISTEN_HOST``/``LISTEN_PORT``); the webhook route exists only
 when ``WEBHOOK_URL`` is set, at that URL's path (a TLS proxy in front forwards to it).
@@ -35,6 +36,7 @@ from telegram.ext import Application, ExtBot
 
 from bot.context import Services
 from bot.domain.states import DeliveryState
+from bot.room.api import Room
 from storage.dialects import insert_ignoring_conflicts
 from storage.models import Delivery, ProcessedUpdate
 
@@ -204,6 +206,7 @@ class WebServer:
         self._gauge_read_at = -GAUGE_REFRESH_S
         self._gauge_lock = asyncio.Lock()
         self._started_at = time.monotonic()
+        self.room = Room(application)
 
     @property
     def port(self) -> int:
@@ -218,6 +221,8 @@ class WebServer:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
+        # The facilitator's room (Mini App) at /app/; a TLS proxy forwards only it and the webhook.
+        self.room.add_routes(app)
         if self.webhook is not None:
             app.router.add_post(self.webhook.path, self.receive)
         return app
@@ -230,6 +235,7 @@ class WebServer:
         log.info("web server listening on %s", self.url)
 
     async def stop(self) -> None:
+        await self.room.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

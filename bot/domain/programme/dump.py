@@ -47,9 +47,17 @@ def _datetime_text(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
 
 
-def dump_process(spec: ProcessSpec, *, catalog: Catalog | None = None) -> str:
+def dump_process(
+    spec: ProcessSpec,
+    *,
+    catalog: Catalog | None = None,
+    replacing: Mapping[str, Mapping[str, object]] | None = None,
+) -> str:
     """The spec as a process file that :func:`parse_process` reads back to an equal spec, with every
-    prompt written out (no ``programme: default``), headed by comments in the process language."""
+    prompt written out (no ``programme: default``), headed by comments in the process language.
+
+    ``replacing`` maps a prompt id to fields written instead of the spec's (the room's programme
+    form: the facilitator's values as they typed them, for :func:`parse_process` to judge)."""
     catalog = catalog or default_catalog()
     header = catalog.plain(spec.language, "programme.dump.header")
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
@@ -89,6 +97,7 @@ def dump_process(spec: ProcessSpec, *, catalog: Catalog | None = None) -> str:
             entry["remind_after"] = format_duration(prompt.remind_after)
             if prompt.closes_after is not None:
                 entry["closes_after"] = format_duration(prompt.closes_after)
+            entry.update((replacing or {}).get(prompt.id, {}))
             prompt_blocks.append(_yaml([entry]).rstrip())
         parts.append("prompts:\n" + "\n\n".join(prompt_blocks))
     else:
