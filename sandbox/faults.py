@@ -1,4 +1,11 @@
-"""Telegram misbehaving on purpose: injected error answers, and 429s past a send rate."""
+"""Telegram misbehaving on purpose: injected error answers, wrong answers, and 429s past a send rate.
+
+An *error answer* (:meth:`Faults.fail_next`) is Telegram saying no: the call has no effect. A *wrong
+answer* (:class:`Misanswer`, :meth:`Faults.misanswer_next`) is what the network and proxies do to a
+call: an HTML error page from a gateway (no effect), or a call that Telegram carried out and whose
+answer the bot then cannot use — cut short, with an unreadable field, never arriving before the bot
+gives up, dropped mid-answer, or merely slow.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sandbox.protocol import BLOCKED, ApiError
 
@@ -25,6 +33,34 @@ class Fault:
     error_code: int
     description: str
     retry_after: int | None
+    remaining: int
+
+
+class Misanswer(StrEnum):
+    HTML_500 = "html_500"
+    """A gateway's HTML error page with status 500; the call never reached the Bot API (no effect)."""
+    UNPARSABLE = "unparsable"
+    """Carried out, then a 200 whose JSON body is cut in half."""
+    MS_DATE = "ms_date"
+    """Carried out, then a 200 whose ``date`` fields are in milliseconds (as some emulators answer)."""
+    MISSING_FIELD = "missing_field"
+    """Carried out, then a 200 whose result lacks a required field (``first_name``, else ``message_id``)."""
+    READ_TIMEOUT = "read_timeout"
+    """Carried out, then no answer at all until the client hangs up."""
+    RESET = "reset"
+    """Carried out, then the connection drops after the first bytes of the answer."""
+    SLOW = "slow"
+    """Carried out and answered correctly, after ``delay`` seconds."""
+
+    @property
+    def carried_out(self) -> bool:
+        return self is not Misanswer.HTML_500
+
+
+@dataclass
+class Wrong:
+    kind: Misanswer
+    delay: float
     remaining: int
 
 
@@ -57,6 +93,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._faults: defaultdict[str, list[Fault]] = defaultdict(list)
+        self._wrong: defaultdict[str, list[Wrong]] = defaultdict(list)
         self._global_bucket: TokenBucket | None = None
         self._chat_rate: float | None = None
         self._chat_buckets: dict[int, TokenBucket] = {}
@@ -81,6 +118,21 @@ class Faults:
                 if fault.remaining <= 0:
                     faults.pop(0)
                 raise ApiError(fault.error_code, fault.description, retry_after=fault.retry_after)
+
+    def misanswer_next(self, method: str, kind: Misanswer, *, delay: float, count: int) -> None:
+        self._wrong[method].append(Wrong(kind, delay, count))
+
+    def take_misanswer(self, method: str) -> Wrong | None:
+        """The wrong answer queued for ``method`` (or for any method), counted down, if there is one."""
+        for key in (method, "*"):
+            queued = self._wrong.get(key)
+            if queued:
+                wrong = queued[0]
+                wrong.remaining -= 1
+                if wrong.remaining <= 0:
+                    queued.pop(0)
+                return wrong
+        return None
 
     def set_rate_limit(self, per_second: float | None, per_chat_per_second: float | None) -> None:
         self._global_bucket = TokenBucket(per_second) if per_second else None

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from sandbox import control
 from sandbox.events import Hold, Signal
-from sandbox.faults import Faults
+from sandbox.faults import Faults, Misanswer, Wrong
 from sandbox.methods.bot_settings import BotSettings, scope_key
 from sandbox.methods.files import MAX_UPLOAD, Files
 from sandbox.methods.messages import Messages
@@ -55,6 +55,7 @@ __all__ = [
     "ApiError",
     "BotApiSandbox",
     "Hold",
+    "Misanswer",
     "RecordedRequest",
     "StoredFile",
     "Upload",
@@ -74,6 +75,8 @@ class RecordedRequest:
     problems: list[str]
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    misanswer: Misanswer | None = None
+    """The wrong answer the bot got instead of ``response``, if one was injected."""
 
     @property
     def ok(self) -> bool:
@@ -246,6 +249,15 @@ class BotApiSandbox:
             method, error_code=error_code, retry_after=retry_after, description=description, count=count
         )
 
+    def misanswer_next(self, method: str, kind: Misanswer, *, delay: float = 0.2, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` (``"*"``: any but getUpdates) wrongly.
+
+        Every kind but :attr:`Misanswer.HTML_500` carries the call out first (the message is sent,
+        the text edited) and only the answer goes wrong, as when a network or a proxy fails after the
+        request reached Telegram. ``delay`` is for :attr:`Misanswer.SLOW`.
+        """
+        self._faults.misanswer_next(method, kind, delay=delay, count=count)
+
     def block_user(self, user_id: int) -> None:
         """The user blocked the bot: sends and edits in that chat answer 403 (no update is sent)."""
         self.state.blocked.add(user_id)
@@ -366,6 +378,11 @@ class BotApiSandbox:
             recorded.params = decode_params(method, raw)
             recorded.files = {name: (upload.filename, upload.data) for name, upload in uploads.items()}
             recorded.problems = validate_request(method, recorded.params, files=uploads.keys())
+            wrong = self._take_misanswer(method)
+            if wrong is not None and not wrong.kind.carried_out:
+                recorded.status, recorded.misanswer = 500, wrong.kind
+                self._record(recorded)
+                return web.Response(status=500, text=HTML_ERROR_PAGE, content_type="text/html")
             try:
                 status, payload = await self._answer(method, recorded.params, uploads, recorded.problems)
             except asyncio.CancelledError:
@@ -381,7 +398,41 @@ class BotApiSandbox:
                 status, payload = 500, ApiError(500, "Internal Server Error").payload()
         recorded.status = status
         recorded.response = payload
+        if wrong is not None:
+            recorded.misanswer = wrong.kind
         self._record(recorded)
+        if wrong is None:
+            return web.json_response(payload, status=status, dumps=dumps)
+        return await self._misanswer(request, wrong, status, payload)
+
+    def _take_misanswer(self, method: str) -> Wrong | None:
+        resolved = load_spec().method_name(method) or method
+        return None if resolved == "getUpdates" else self._faults.take_misanswer(resolved)
+
+    async def _misanswer(
+        self, request: web.Request, wrong: Wrong, status: int, payload: dict[str, Any]
+    ) -> web.StreamResponse:
+        body = dumps(payload).encode()
+        if wrong.kind is Misanswer.UNPARSABLE:
+            return web.Response(status=status, body=body[: len(body) // 2], content_type="application/json")
+        if wrong.kind is Misanswer.MS_DATE:
+            return web.json_response(_dates_in_milliseconds(payload), status=status, dumps=dumps)
+        if wrong.kind is Misanswer.MISSING_FIELD:
+            return web.json_response(_without_required_field(payload), status=status, dumps=dumps)
+        if wrong.kind is Misanswer.READ_TIMEOUT:
+            # Until the client gives up (aiohttp then cancels this handler) or the sandbox stops.
+            await self._changed.wait_for(lambda: self._updates.closing)
+            return web.json_response(payload, status=status, dumps=dumps)
+        if wrong.kind is Misanswer.RESET:
+            response = web.StreamResponse(status=status)
+            response.content_type = "application/json"
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body[:8])
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await asyncio.sleep(wrong.delay)
         return web.json_response(payload, status=status, dumps=dumps)
 
     async def _answer(
@@ -424,6 +475,28 @@ class BotApiSandbox:
         if not TOKEN_PATTERN.fullmatch(request.match_info["token"]) or stored is None:
             return web.json_response(ApiError(404, "Not Found").payload(), status=404)
         return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+
+
+HTML_ERROR_PAGE = "<html><head><title>500 Internal Server Error</title></head><body>nginx</body></html>"
+
+
+def _dates_in_milliseconds(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: item * 1000 if key == "date" and isinstance(item, int) else _dates_in_milliseconds(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_dates_in_milliseconds(item) for item in value]
+    return value
+
+
+def _without_required_field(payload: dict[str, Any]) -> dict[str, Any]:
+    result = payload.get("result")
+    if isinstance(result, dict):
+        missing = next((key for key in ("first_name", "message_id") if key in result), None)
+        result = {key: value for key, value in result.items() if key != missing}
+    return {**payload, "result": result}
 
 
 async def _read_request(request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:

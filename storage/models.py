@@ -218,6 +218,8 @@ class Delivery(Base):
     reminded_at: Mapped[datetime | None]
     reminder_message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # When a send of this row ended without knowing whether it arrived (it is sent once more only).
+    doubted_at: Mapped[datetime | None]
 
     prompt: Mapped[Prompt] = relationship()
     membership: Mapped[Membership] = relationship()
@@ -282,6 +284,10 @@ class DigestRun(Base):
     period_end: Mapped[datetime]
     due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # A weekly run whose parts did not all reach a facilitator: {"chat id": ["chart", ...]}, as JSON.
+    unsent: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None]
+    retries: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (UniqueConstraint("process_id", "due_at"),)
 
 

@@ -14,7 +14,9 @@ class DeliveryState(StrEnum):
 
     ``pending`` → ``sending`` (claimed) → ``sent`` → ``answered``; a claim can also end ``failed`` or
     go back to ``pending``; an unsent row can become ``expired`` (its window closed) or
-    ``cancelled`` (paused, unreachable, or the prompt left the programme).
+    ``cancelled`` (paused, unreachable, or the prompt left the programme). A send whose outcome
+    cannot be known (a read timeout, a reset, an unreadable answer) goes back to ``pending`` once,
+    after a pause; a second such send ends ``ambiguous``: it may have arrived, it is not sent again.
     """
 
     PENDING = "pending"
@@ -24,12 +26,19 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    AMBIGUOUS = "ambiguous"
 
 
-FIXED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED, DeliveryState.FAILED)
-"""Rows that re-planning never touches: on their way out, out, or given up."""
+FIXED_STATES = (
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.ANSWERED,
+    DeliveryState.FAILED,
+    DeliveryState.AMBIGUOUS,
+)
+"""Rows that re-planning never touches: on their way out, out (perhaps), or given up."""
 REPLANNABLE_STATES = (DeliveryState.PENDING, DeliveryState.EXPIRED, DeliveryState.CANCELLED)
-COUNTED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED)
+COUNTED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED, DeliveryState.AMBIGUOUS)
 """Rows that count towards a participant's daily cap."""
 DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.ANSWERED)
 """Rows whose message reached the participant (answer rates count these)."""

@@ -28,6 +28,17 @@ class Metrics:
         self.deliveries = Counter(
             "valitupa_deliveries_total", "Delivery outcomes, by state.", ["state"], registry=registry
         )
+        self.ambiguous_sends = Counter(
+            "valitupa_ambiguous_sends_total",
+            "Sends written to Telegram whose outcome is unknown (read timeout, reset, unreadable answer).",
+            ["what"],
+            registry=registry,
+        )
+        self.unreadable_answers = Counter(
+            "valitupa_unreadable_answers_total",
+            "Sends Telegram answered ok whose answer could not be read (recorded as sent).",
+            registry=registry,
+        )
         self.send_latency = Histogram(
             "valitupa_send_seconds", "Latency of Bot API send calls.", buckets=SEND_BUCKETS, registry=registry
         )

@@ -23,22 +23,36 @@ each attempt, so PTB's retries resend it whole.
 Errors are PTB's: :class:`telegram.error.TimedOut` for timeouts and
 :class:`telegram.error.NetworkError` for everything else on the wire, so PTB's retry and the
 bot's own handling work unchanged.
+
+What a failed send means is told apart by :func:`watch_wire`: inside it, every request notes in a
+:class:`Wire` whether it may have reached Telegram and what came back, and :func:`fate` reads that:
+``NOT_SENT`` only when the request provably never left (no pool slot, no connection, an error before
+the request was made), ``REFUSED`` when Telegram answered with a JSON error (nothing was done),
+``SENT`` when Telegram answered ``ok`` (even if PTB could not read the rest of the answer, e.g. a
+``date`` in milliseconds), and ``AMBIGUOUS`` for everything else: a read timeout, a connection reset
+after the request was written, an answer that is not JSON (a gateway's HTML page, a body cut short).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import re
 import ssl
 import urllib.request
-from typing import IO
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 log = logging.getLogger(__name__)
@@ -64,6 +78,70 @@ _TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+")
 def _without_token(text: str) -> str:
     """aiohttp puts the URL in some errors, and a Bot API URL carries the token in its path."""
     return _TOKEN_IN_PATH.sub(lambda match: f"/{match.group(1) or ''}bot<redacted>", text)
+
+
+class Fate(StrEnum):
+    """What a failed request did, as far as the bot can know."""
+
+    NOT_SENT = "not_sent"
+    REFUSED = "refused"
+    SENT = "sent"
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass
+class Wire:
+    """What the transport saw of the last request made inside :func:`watch_wire`."""
+
+    left: bool = False
+    """The request may have reached the server (a connection was made and writing began)."""
+    status: int | None = None
+    body: bytes | None = None
+
+    def answer(self) -> dict[str, Any] | None:
+        """The answer as a JSON object, or None if there was none or it was not JSON."""
+        if self.body is None:
+            return None
+        try:
+            answer = json.loads(self.body)
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def message_id(self) -> int | None:
+        """The ``message_id`` of an ``ok`` answer PTB may not have been able to read."""
+        answer = self.answer()
+        result = answer.get("result") if answer is not None else None
+        value = result.get("message_id") if isinstance(result, dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_WIRE: ContextVar[Wire | None] = ContextVar("valitupa_wire", default=None)
+
+
+@contextlib.contextmanager
+def watch_wire() -> Iterator[Wire]:
+    """Note what the requests made inside (in this task) did on the wire; read it with :func:`fate`."""
+    wire = Wire()
+    token = _WIRE.set(wire)
+    try:
+        yield wire
+    finally:
+        _WIRE.reset(token)
+
+
+def fate(error: BaseException, wire: Wire) -> Fate:
+    """What the request that ended in ``error`` did (see the module docstring)."""
+    if isinstance(error, RetryAfter):
+        return Fate.REFUSED
+    if not wire.left:
+        return Fate.NOT_SENT
+    if wire.status is None:
+        return Fate.AMBIGUOUS
+    answer = wire.answer()
+    if answer is None or not isinstance(answer.get("ok"), bool):
+        return Fate.AMBIGUOUS
+    return Fate.SENT if answer["ok"] else Fate.REFUSED
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -99,6 +177,12 @@ def _chosen(value: object, default: float | None) -> float | None:
     if value is None or isinstance(value, int | float):
         return None if value is None else float(value)
     raise TypeError(f"a timeout is seconds or None, not {type(value).__name__}")
+
+
+def _never_left(wire: Wire | None) -> None:
+    """No connection could be made: the request was certainly not sent."""
+    if wire is not None:
+        wire.left = False
 
 
 class AiohttpRequest(BaseRequest):
@@ -146,6 +230,10 @@ class AiohttpRequest(BaseRequest):
     @property
     def read_timeout(self) -> float | None:
         return self._read
+
+    @read_timeout.setter
+    def read_timeout(self, seconds: float | None) -> None:
+        self._read = seconds
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
@@ -226,17 +314,27 @@ class AiohttpRequest(BaseRequest):
                 await self._slots.acquire()
         except TimeoutError as error:
             raise TimedOut(POOL_TIMEOUT_MESSAGE) from error
+        wire = _WIRE.get()
+        if wire is not None:
+            wire.left, wire.status, wire.body = True, None, None
         try:
             async with session.request(
                 method, url, data=data, timeout=timeout, allow_redirects=False, proxy=self._proxy_for(url)
             ) as response:
-                return response.status, await response.read()
+                body = await response.read()
+                if wire is not None:
+                    wire.status, wire.body = response.status, body
+                return response.status, body
         # ``from None``: some aiohttp errors hold the URL, and with it the token, and a chained cause
         # would print it wherever a traceback goes. The type and the redacted text are kept.
         except aiohttp.ConnectionTimeoutError:
+            _never_left(wire)
             raise TimedOut(CONNECT_TIMEOUT_MESSAGE) from None
         except TimeoutError as error:
             raise TimedOut(f"Timed out ({_describe(error)})") from None
+        except aiohttp.ClientConnectorError as error:
+            _never_left(wire)
+            raise NetworkError(_describe(error)) from None
         except (aiohttp.ClientError, OSError) as error:
             raise NetworkError(_describe(error)) from None
         finally:

@@ -4,42 +4,58 @@ The states of a delivery (:class:`~bot.domain.states.DeliveryState`)::
 
     pending ──claim──▶ sending ──▶ sent ──▶ answered
        │                  │
-       │                  ├──▶ failed      (Telegram refused it for good, or too many attempts)
-       │                  └──▶ pending     (429, network trouble, shutting down: try again later)
+       │                  ├──▶ failed      (Telegram refused it for good, or refused it too often)
+       │                  ├──▶ pending     (429, not sent, shutting down: try again later;
+       │                  │                 outcome unknown for the first time: once more, after a pause)
+       │                  └──▶ ambiguous   (outcome unknown a second time: it may have arrived)
        ├──▶ expired   (its answer window closed before it could go out)
        └──▶ cancelled (paused, unreachable, or the prompt was removed from the programme)
 
 A claim is atomic (``UPDATE … WHERE state='pending' … RETURNING``; ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), so every instance may claim at once and no row is claimed twice.
 
+What each failed send means (:func:`bot.infra.transport.fate`):
+
+* *not sent* — the request provably never left: no pool slot, no connection, an error before the
+  request was made, or a 429. The row goes back to ``pending`` without counting an attempt.
+* *refused* — Telegram answered with an error (a ``BadRequest`` fails the row; a 5xx JSON error is
+  retried with backoff, each counting an attempt, failed after :data:`MAX_ATTEMPTS`).
+* *sent* — Telegram answered ``ok`` but PTB could not read the rest (a ``date`` in milliseconds): the
+  row is recorded ``sent`` (with the message id if the answer holds one) and never sent again.
+* *ambiguous* — the request was written but no usable answer came: a read timeout, a reset after
+  writing, a body that is not JSON (a gateway's HTML page, a cut answer). The row notes
+  ``doubted_at`` and goes back to ``pending`` after :data:`AMBIGUOUS_PAUSE`, *once*; if the second
+  send is ambiguous too, the row ends ``ambiguous`` and is not sent again. So an ambiguous send can
+  arrive at most twice, and is never sent in a loop.
+
+``attempts`` counts only sends that reached the wire and got an answer or a doubt, never claims: a
+crash loop never marks an unsent delivery failed.
+
 Crash rule (what happens to a row left in ``sending``):
 
 * A live instance never keeps a claim for long: it claims a batch it can send within seconds, and a
   row it has not handed to Telegram within :data:`BATCH_DEADLINE_S` (a long 429 pause), or when the
   process is asked to stop, goes back to ``pending`` at once.
-* So a row still ``sending`` belongs to a process that died. It goes back to ``pending`` and is sent
-  again: at start-up at once if this instance made the claim (same instance name) or if the database
-  is SQLite (only one instance can run on a SQLite file, so any claim found at start-up is dead);
-  otherwise by the leader, as soon as the claimant's database session is gone
+* So a row still ``sending`` belongs to a process that died. It goes back to ``pending`` (no attempt
+  counted) and is sent again: at start-up at once if this instance made the claim (same instance
+  name) or if the database is SQLite (only one instance can run on a SQLite file, so any claim found
+  at start-up is dead); otherwise by the leader, as soon as the claimant's database session is gone
   (:func:`release_departed_claims`), or once the claim is older than :data:`CLAIM_LEASE`.
 * Each result is committed the moment Telegram answers (results arriving together share one
-  commit), so the only message that can arrive twice is one whose request was on the wire, or whose
-  answer was not yet committed, when the process died: at most one per chat being served, and
-  ``in_flight_limit`` chats are served at a time. Rows claimed but not yet handed to Telegram
-  are sent exactly once. (Telegram offers no idempotency key or way to ask whether a message went
-  out, so no rule can make the request on the wire exactly-once; this one makes it the only doubt.)
-* ``attempts`` counts claims; a row that has been claimed :data:`MAX_ATTEMPTS` times without a
-  result is marked ``failed`` rather than crash-looping.
+  commit). So exactly these sends can arrive twice: (1) one whose request was on the wire, or whose
+  answer was not yet committed, when the process died — at most one per chat being served, and
+  ``in_flight_limit`` chats are served at a time; (2) an *ambiguous* send, which is sent once more.
+  Rows claimed but not yet handed to Telegram are sent exactly once. (Telegram offers no
+  idempotency key or way to ask whether a message went out, so no rule can make the request on the
+  wire exactly-once; this one makes those the only doubts.)
 
 Reminders are sent *at most once*: the claim sets ``reminded_at`` before sending, and a reminder
-interrupted by a crash is not repeated (a missing nudge is better than a doubled one). A 429 or a
-shutdown before the request frees the claim again.
+interrupted by a crash, refused, or with an unknown outcome is not repeated (a missing nudge is
+better than a doubled one). A 429, a send that was provably not made, or a shutdown before the
+request frees the claim again.
 
-Telegram's answers: ``RetryAfter`` (after the rate limiter's own retries) puts the row back to
-``pending`` after the pause without counting an attempt — a 429 means nothing was sent, so nothing
-is sent twice and nothing is marked failed. ``Forbidden`` (and "chat not found") marks the membership
-unreachable, cancels its pending rows and is never retried. Any other ``BadRequest`` marks the row
-``failed`` with ``last_error``. Network trouble retries with backoff up to :data:`MAX_ATTEMPTS`.
+``Forbidden`` (and "chat not found") marks the membership unreachable, cancels its pending rows and
+is never retried.
 """
 
 from __future__ import annotations
@@ -67,6 +83,8 @@ or gives it back within :data:`BATCH_DEADLINE_S` (plus, at worst, the rate limit
 BATCH_DEADLINE_S = 60.0
 """A claimed row not handed to Telegram within this long (a long 429 pause) is given back."""
 MAX_ATTEMPTS = 5
+AMBIGUOUS_PAUSE = timedelta(minutes=2)
+"""How long a send whose outcome is unknown waits before its one more try."""
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
 ERROR_CHARS = 200
@@ -112,9 +130,7 @@ async def claim_prompts(
     result = await session.execute(
         update(Delivery)
         .where(Delivery.id.in_(candidates), Delivery.state == DeliveryState.PENDING)
-        .values(
-            state=DeliveryState.SENDING, claimed_by=instance, claimed_at=now, attempts=Delivery.attempts + 1
-        )
+        .values(state=DeliveryState.SENDING, claimed_by=instance, claimed_at=now)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
@@ -155,31 +171,22 @@ async def claim_reminders(
 async def release_dead_claims(
     session: AsyncSession, *, now: datetime, instance: str | None, lease: timedelta, all_rows: bool = True
 ) -> int:
-    """Return claims of dead processes to ``pending`` (the crash rule above).
+    """Return claims of dead processes to ``pending`` (the crash rule above), counting no attempt.
 
     ``instance=None`` with ``all_rows`` takes every ``sending`` row (SQLite at start-up); otherwise
-    rows claimed by ``instance`` and rows whose claim is older than ``lease``. Rows claimed
-    :data:`MAX_ATTEMPTS` times already are marked failed instead.
+    rows claimed by ``instance`` and rows whose claim is older than ``lease``.
     """
     stale = Delivery.claimed_at < now - lease
     if instance is None:
         condition: ColumnElement[bool] = stale if not all_rows else Delivery.state == DeliveryState.SENDING
     else:
         condition = or_(Delivery.claimed_by == instance, stale)
-    failed: Any = await session.execute(
-        update(Delivery)
-        .where(Delivery.state == DeliveryState.SENDING, condition, Delivery.attempts >= MAX_ATTEMPTS)
-        .values(state=DeliveryState.FAILED, last_error="interrupted too many times")
-        .execution_options(synchronize_session=False)
-    )
     released: Any = await session.execute(
         update(Delivery)
         .where(Delivery.state == DeliveryState.SENDING, condition)
         .values(state=DeliveryState.PENDING, claimed_by=None, claimed_at=None)
         .execution_options(synchronize_session=False)
     )
-    if failed.rowcount:
-        log.warning("%d deliveries failed after %d interrupted attempts", failed.rowcount, MAX_ATTEMPTS)
     return int(released.rowcount or 0)
 
 
@@ -216,9 +223,7 @@ async def release_unsent(
                 Delivery.state == DeliveryState.SENDING,
                 Delivery.claimed_by == instance,
             )
-            .values(
-                state=DeliveryState.PENDING, claimed_by=None, claimed_at=None, attempts=Delivery.attempts - 1
-            )
+            .values(state=DeliveryState.PENDING, claimed_by=None, claimed_at=None)
             .execution_options(synchronize_session=False)
         )
         released += int(result.rowcount or 0)
@@ -241,13 +246,13 @@ class SentPrompt(NamedTuple):
     delivery_id: int
     at: datetime
     chat_id: int
-    message_id: int
+    message_id: int | None
     remind_at: datetime | None
 
 
 class SentReminder(NamedTuple):
     delivery_id: int
-    message_id: int
+    message_id: int | None
 
 
 # The per-message statements are built once: compiling an ORM UPDATE costs more than running it,
@@ -264,6 +269,7 @@ _RECORD_SENT = (
         chat_id=bindparam("b_chat"),
         message_id=bindparam("b_message"),
         remind_at=bindparam("b_remind"),
+        attempts=_DELIVERIES.c.attempts + 1,
         last_error=None,
     )
 )
@@ -362,15 +368,18 @@ async def record_unreachable(
 async def record_retry(
     session: AsyncSession, *, delivery_id: int, attempts: int, instance: str, due: datetime, counts: bool
 ) -> None:
-    """A prompt back to ``pending`` at ``due``. A 429 does not count as an attempt (nothing was sent);
-    other failures do, and after :data:`MAX_ATTEMPTS` the row fails. (A reminder is not retried
-    this way: after a 429 it is given back with :func:`release_unsent`, otherwise it is dropped.)"""
-    if counts and attempts >= MAX_ATTEMPTS:
+    """A prompt back to ``pending`` at ``due``. A send that was not made (a 429, no connection) does
+    not count as an attempt; one Telegram refused does (``attempts`` is the count before it), and
+    after :data:`MAX_ATTEMPTS` the row fails. (A reminder is not retried this way: when it was not
+    sent it is given back with :func:`release_unsent`, otherwise it is dropped.)"""
+    if counts and attempts + 1 >= MAX_ATTEMPTS:
         await session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING)
             .values(
-                state=DeliveryState.FAILED, last_error=f"no answer from Telegram after {attempts} attempts"
+                state=DeliveryState.FAILED,
+                attempts=Delivery.attempts + 1,
+                last_error=f"refused by Telegram {attempts + 1} times",
             )
             .execution_options(synchronize_session=False)
         )
@@ -387,10 +396,44 @@ async def record_retry(
             due_at=due,
             claimed_by=None,
             claimed_at=None,
-            attempts=Delivery.attempts if counts else Delivery.attempts - 1,
+            attempts=Delivery.attempts + 1 if counts else Delivery.attempts,
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def record_ambiguous(
+    session: AsyncSession, *, delivery_id: int, instance: str, now: datetime, error: str
+) -> bool:
+    """A prompt's send ended without knowing whether it arrived. The first time, it goes back to
+    ``pending`` after :data:`AMBIGUOUS_PAUSE` (``doubted_at`` notes the doubt); the second time it
+    ends ``ambiguous``. Returns whether it will be sent once more."""
+    mine = (
+        Delivery.id == delivery_id,
+        Delivery.state == DeliveryState.SENDING,
+        Delivery.claimed_by == instance,
+    )
+    common: dict[str, Any] = {
+        "claimed_by": None,
+        "claimed_at": None,
+        "attempts": Delivery.attempts + 1,
+        "last_error": f"outcome unknown: {error}"[:ERROR_CHARS],
+    }
+    again: Any = await session.execute(
+        update(Delivery)
+        .where(*mine, Delivery.doubted_at.is_(None))
+        .values(state=DeliveryState.PENDING, due_at=now + AMBIGUOUS_PAUSE, doubted_at=now, **common)
+        .execution_options(synchronize_session=False)
+    )
+    if again.rowcount:
+        return True
+    await session.execute(
+        update(Delivery)
+        .where(*mine)
+        .values(state=DeliveryState.AMBIGUOUS, **common)
+        .execution_options(synchronize_session=False)
+    )
+    return False
 
 
 async def release_departed_claims(services: Services, bot: ExtBot[Any], now: datetime) -> None:

@@ -27,30 +27,30 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import services_of
-from bot.domain.planning import PlanResult, plan_reminder
+from bot.domain.planning import PlanResult
 from bot.domain.states import DeliveryKind, DeliveryState
 from bot.infra.ratelimit import retry_seconds
+from bot.infra.transport import Fate, Wire, fate, watch_wire
 from bot.jobs.claims import (
+    AMBIGUOUS_PAUSE,
     BATCH_DEADLINE_S,
     CLAIM_LEASE,
     ClaimedReminder,
-    SentPrompt,
-    SentReminder,
     claim_prompts,
     claim_reminders,
     expire_closed,
+    record_ambiguous,
     record_failures,
     record_retry,
-    record_sent,
     record_unreachable,
     release_dead_claims,
     release_unsent,
     retry_backoff,
 )
 from bot.jobs.outgoing import Claimed, Outgoing, markup, prepare
+from bot.jobs.recorder import Recorder
 from bot.services.outbox import replan_process
 from messages import Catalog
-from storage.db import Database
 from storage.models import Process
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class Dispatcher:
         rate = self.services.settings.broadcast_rate
         self.in_flight = in_flight_limit(rate)
         self.batch = batch_size(rate)
-        self._recorder = _Recorder(self.services.db)
+        self._recorder = Recorder(self.services.db)
 
     @property
     def catalog(self) -> Catalog:
@@ -276,47 +276,23 @@ class Dispatcher:
         )
 
     async def _send_one(self, item: Outgoing, report: TickReport) -> Outcome:
+        with watch_wire() as wire:
+            try:
+                sent = await self.application.bot.send_message(
+                    chat_id=item.chat_id,
+                    text=item.message.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup(item.message),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    rate_limit_args={"bulk": True},
+                )
+            except Exception as error:
+                return await self._not_taken(item, report, error, wire)
+        return await self._taken(item, report, sent.message_id)
+
+    async def _taken(self, item: Outgoing, report: TickReport, message_id: int | None) -> Outcome:
         metrics = self.services.metrics
-        try:
-            sent = await self.application.bot.send_message(
-                chat_id=item.chat_id,
-                text=item.message.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup(item.message),
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                rate_limit_args={"bulk": True},
-            )
-        except RetryAfter as error:
-            seconds = retry_seconds(error)
-            log.warning("Telegram asked to pause for %.0f s; delivery %d waits", seconds, item.delivery_id)
-            await self._retry_later(
-                item, self.services.clock.now() + timedelta(seconds=seconds), counts=False
-            )
-            report.retried += 1
-            metrics.deliveries.labels(state="retry_after").inc()
-            return "halt"
-        except Forbidden as error:
-            return await self._unreachable(item, report, error)
-        except BadRequest as error:
-            if any(marker in error.message.lower() for marker in UNREACHABLE_MARKERS):
-                return await self._unreachable(item, report, error)
-            log.warning("Telegram refused delivery %d: %s", item.delivery_id, error.message[:120])
-            failure = (item.delivery_id, f"BadRequest: {error.message}")
-            await self.services.db.run(lambda s: record_failures(s, item.kind, [failure]))
-            report.failed += 1
-            metrics.deliveries.labels(state=DeliveryState.FAILED).inc()
-            return "failed"
-        except Exception as error:
-            # Network trouble, Telegram's 5xx, or a fault of ours before the request: nothing is
-            # known to have been sent, so try again later (and give up after MAX_ATTEMPTS).
-            level = logging.WARNING if isinstance(error, TelegramError) else logging.ERROR
-            log.log(level, "could not send delivery %d: %s", item.delivery_id, type(error).__name__)
-            due = self.services.clock.now() + retry_backoff(item.attempts)
-            await self._retry_later(item, due, counts=True)
-            report.retried += 1
-            metrics.deliveries.labels(state="retry").inc()
-            return "halt"
-        await self._recorder.record(item, sent.message_id, self.services.clock.now())
+        await self._recorder.record(item, message_id, self.services.clock.now())
         self.last_tick = time.monotonic()  # progress during a long broadcast is liveness too
         if item.kind == DeliveryKind.PROMPT:
             report.sent += 1
@@ -325,6 +301,91 @@ class Dispatcher:
             report.reminded += 1
             metrics.deliveries.labels(state="reminded").inc()
         return "sent"
+
+    async def _not_taken(self, item: Outgoing, report: TickReport, error: Exception, wire: Wire) -> Outcome:
+        """What a failed send means (:func:`bot.infra.transport.fate`, the rules in bot.jobs.claims)."""
+        metrics = self.services.metrics
+        if isinstance(error, RetryAfter):
+            seconds = retry_seconds(error)
+            log.warning("Telegram asked to pause for %.0f s; delivery %d waits", seconds, item.delivery_id)
+            await self._retry_later(
+                item, self.services.clock.now() + timedelta(seconds=seconds), counts=False
+            )
+            report.retried += 1
+            metrics.deliveries.labels(state="retry_after").inc()
+            return "halt"
+        if isinstance(error, Forbidden):
+            return await self._unreachable(item, report, error)
+        if isinstance(error, BadRequest):
+            if any(marker in error.message.lower() for marker in UNREACHABLE_MARKERS):
+                return await self._unreachable(item, report, error)
+            log.warning("Telegram refused delivery %d: %s", item.delivery_id, error.message[:120])
+            failure = (item.delivery_id, f"BadRequest: {error.message}")
+            await self.services.db.run(lambda s: record_failures(s, item.kind, [failure]))
+            report.failed += 1
+            metrics.deliveries.labels(state=DeliveryState.FAILED).inc()
+            return "failed"
+        outcome = fate(error, wire)
+        if outcome is Fate.SENT:
+            log.warning(
+                "delivery %d was sent, but Telegram's answer could not be read (%s)",
+                item.delivery_id,
+                type(error).__name__,
+            )
+            metrics.unreadable_answers.inc()
+            return await self._taken(item, report, wire.message_id())
+        if outcome is Fate.AMBIGUOUS:
+            return await self._ambiguous(item, report, error)
+        level = logging.WARNING if isinstance(error, TelegramError) else logging.ERROR
+        log.log(
+            level,
+            "could not send delivery %d (%s, %s); it waits",
+            item.delivery_id,
+            type(error).__name__,
+            "nothing was sent" if outcome is Fate.NOT_SENT else "Telegram refused it",
+        )
+        counts = outcome is Fate.REFUSED
+        if item.kind == DeliveryKind.REMINDER and not counts:
+            await self._release([item])
+        else:
+            due = self.services.clock.now() + retry_backoff(item.attempts + 1)
+            await self._retry_later(item, due, counts=counts)
+        report.retried += 1
+        metrics.deliveries.labels(state="retry").inc()
+        return "halt"
+
+    async def _ambiguous(self, item: Outgoing, report: TickReport, error: Exception) -> Outcome:
+        """The request was written and no usable answer came: it may have arrived. Sent once more
+        after a pause (a prompt, the first time), never in a loop; a reminder is not repeated."""
+        metrics = self.services.metrics
+        kind = type(error).__name__
+        metrics.ambiguous_sends.labels(what=item.kind).inc()
+        again = False
+        if item.kind == DeliveryKind.PROMPT:
+            now = self.services.clock.now()
+            again = await self.services.db.run(
+                lambda s: record_ambiguous(
+                    s, delivery_id=item.delivery_id, instance=self.instance, now=now, error=kind
+                )
+            )
+        if again:
+            log.warning(
+                "delivery %d may or may not have arrived (%s); sending it once more in %d s",
+                item.delivery_id,
+                kind,
+                AMBIGUOUS_PAUSE.total_seconds(),
+            )
+            report.retried += 1
+            metrics.deliveries.labels(state="ambiguous_retry").inc()
+        else:
+            log.warning(
+                "%s %d may or may not have arrived (%s); not sent again",
+                item.kind,
+                item.delivery_id,
+                kind,
+            )
+            metrics.deliveries.labels(state=DeliveryState.AMBIGUOUS).inc()
+        return "halt"
 
     async def _retry_later(self, item: Outgoing, due: datetime, *, counts: bool) -> None:
         """A prompt goes back to ``pending`` at ``due``; a reminder is given back only after a 429
@@ -481,61 +542,3 @@ class _SendingRun:
         if self.leftovers:
             leftovers, self.leftovers = self.leftovers, []
             self.report.released += await self._release(leftovers)
-
-
-def _sent_prompt(item: Outgoing, message_id: int, now: datetime) -> SentPrompt:
-    remind_at = None
-    if item.remind_after is not None and item.closes_at is not None:
-        remind_at = plan_reminder(now, item.remind_after, item.closes_at, item.policy)
-    return SentPrompt(item.delivery_id, now, item.chat_id, message_id, remind_at)
-
-
-class _Recorder:
-    """Writes "sent" results the moment Telegram answers, sharing one commit among the results that
-    arrive while the previous commit is in progress (group commit): no result waits for a timer,
-    and a busy broadcast does not pay one transaction per message."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._pending: list[tuple[Outgoing, int, datetime, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def record(self, item: Outgoing, message_id: int, now: datetime) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, message_id, now, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        # Shielded: a worker cancelled mid-wait must not cancel the commit of everyone's results.
-        await asyncio.shield(future)
-
-    async def _write(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            prompts = [
-                _sent_prompt(item, message_id, now)
-                for item, message_id, now, _ in batch
-                if item.kind == DeliveryKind.PROMPT
-            ]
-            reminders = [
-                SentReminder(item.delivery_id, message_id)
-                for item, message_id, _, _ in batch
-                if item.kind == DeliveryKind.REMINDER
-            ]
-
-            async def work(
-                session: AsyncSession,
-                prompts: list[SentPrompt] = prompts,
-                reminders: list[SentReminder] = reminders,
-            ) -> None:
-                await record_sent(session, prompts, reminders)
-
-            try:
-                await self.db.run(work)
-            except Exception as error:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-            else:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_result(None)
