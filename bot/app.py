@@ -187,45 +187,69 @@ REPORT_INTERVAL = timedelta(hours=1)
 async def on_error(update: object, context: Ctx) -> None:
     """Log with context (never message contents), apologise to the user, tell the operator once an hour.
 
-    The operator chat hears of each kind of error (its exception class) at most once an hour per
-    instance, so a failing database does not flood it; the logs and ``valitupa_handler_errors_total``
-    count every occurrence.
+    Copes with any exception (and with none). A Telegram or network error is one log line (it is not
+    a bug of ours); anything else is logged with its traceback. The apology says the operators have
+    been told only when there is an operator chat (``OPERATOR_CHAT_ID``). The operator chat hears of
+    each kind of error (its exception class) at most once an hour per instance, so a failing database
+    does not flood it; the logs and ``valitupa_handler_errors_total`` count every occurrence.
     """
     error = context.error
     services = context.services
-    kind = type(error).__name__
+    kind = type(error).__name__ if error is not None else "UnknownError"
     services.metrics.handler_errors.labels(kind=kind).inc()
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("unhandled %s in update %s", kind, update_id, exc_info=error, extra={"update_id": update_id})
+    if isinstance(error, TelegramError):
+        log.error("Telegram call failed in update %s: %s", update_id, kind, extra={"update_id": update_id})
+    else:
+        log.error(
+            "unhandled %s in update %s", kind, update_id, exc_info=error, extra={"update_id": update_id}
+        )
     if (
         isinstance(update, Update)
         and update.effective_chat is not None
         and update.effective_chat.type == "private"
         and not isinstance(error, Forbidden)
     ):
-        # The language the person chose, or their client's when the database cannot say (it may be
-        # the very thing that failed).
-        user = update.effective_user
-        lang = normalise_language(user.language_code if user else None)
-        if user is not None:
-            from storage.models import User
+        await _apologise(update, context, update_id)
+    await _tell_operator(context, kind, update_id)
 
-            try:
-                async with asyncio.timeout(2.0):
-                    stored = await services.db.run(lambda session: session.get(User, user.id), attempts=1)
-            except Exception:
-                stored = None
-            if stored is not None and stored.language:
-                lang = normalise_language(stored.language)
-        try:
-            if update.callback_query is not None:
-                await update.callback_query.answer(services.catalog.plain(lang, "error.apology_short"))
-            else:
-                await context.bot.send_message(
-                    update.effective_chat.id, services.t(lang, "error.apology"), parse_mode=ParseMode.HTML
-                )
-        except TelegramError:
-            log.warning("could not send the apology for update %s", update_id)
+
+async def _user_language(update: Update, services: Services) -> str:
+    """The language the person chose, or their client's when the database cannot say (it may be the
+    very thing that failed)."""
+    user = update.effective_user
+    lang = normalise_language(user.language_code if user else None)
+    if user is None:
+        return lang
+    from storage.models import User
+
+    try:
+        async with asyncio.timeout(2.0):
+            stored = await services.db.run(lambda session: session.get(User, user.id), attempts=1)
+    except Exception:
+        stored = None
+    return normalise_language(stored.language) if stored is not None and stored.language else lang
+
+
+async def _apologise(update: Update, context: Ctx, update_id: int | None) -> None:
+    services = context.services
+    lang = await _user_language(update, services)
+    told = services.settings.operator_chat_id is not None
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(services.catalog.plain(lang, "error.apology_short"))
+        elif update.effective_chat is not None:
+            await context.bot.send_message(
+                update.effective_chat.id,
+                services.t(lang, "error.apology" if told else "error.apology_short"),
+                parse_mode=ParseMode.HTML,
+            )
+    except Exception as error:
+        log.warning("could not send the apology for update %s (%s)", update_id, type(error).__name__)
+
+
+async def _tell_operator(context: Ctx, kind: str, update_id: int | None) -> None:
+    services = context.services
     operator = services.settings.operator_chat_id
     if operator is None:
         return
@@ -247,5 +271,5 @@ async def on_error(update: object, context: Ctx) -> None:
             ),
             parse_mode=ParseMode.HTML,
         )
-    except TelegramError:
-        log.warning("could not notify the operator chat")
+    except Exception as error:
+        log.warning("could not notify the operator chat (%s)", type(error).__name__)

@@ -151,6 +151,13 @@ class Runtime:
                 f"TELEGRAM_API_URL: the Bot API at {settings.telegram_api_url} does not answer "
                 f"({type(error).__name__}); check the network, a proxy, or the URL."
             ) from error
+        except Exception as error:
+            # An answer PTB cannot read (a field missing, not JSON): one line, not a traceback.
+            detail = " ".join(str(error).split())[:160]
+            raise SettingsError(
+                f"TELEGRAM_API_URL: the Bot API at {settings.telegram_api_url} answered getMe with "
+                f"something that is not a bot ({type(error).__name__}: {detail}); is it Telegram's Bot API?"
+            ) from error
         self._started.append("initialized")
         self.telegram.ok()
         if application.post_init is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,7 +31,23 @@ from handlers.dialogue import Joining
 from messages import LANGUAGES
 from storage.models import Membership
 
+log = logging.getLogger(__name__)
+
 LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
+
+
+async def settled(update: Update, text: str) -> None:
+    """Answer the pressed button and turn its message into the choice made. Both are cosmetic: a
+    failure (a late press, a message too old to edit, a network fault) is logged and the dialogue
+    goes on to its next question."""
+    try:
+        await answer_callback(update)
+    except Exception as error:
+        log.info("joining: the button press was not answered (%s); carrying on", type(error).__name__)
+    try:
+        await edit_callback_message(update, text)
+    except Exception as error:  # even a 403: if the chat is really gone, the next question says so
+        log.info("joining: the pressed message was not edited (%s); carrying on", type(error).__name__)
 
 
 def language_keyboard(current: str) -> list[list[Button]]:
@@ -228,12 +245,11 @@ async def on_consent(update: Update, context: Ctx) -> None:
     if invite is None:
         await answer_callback(update, svc.catalog.plain(lang, "button.stale"))
         return
-    await answer_callback(update)
     if consented.user_lang is None:
-        await edit_callback_message(update, svc.t(lang, "privacy.declined"))
+        await settled(update, svc.t(lang, "privacy.declined"))
         return
     user_lang = consented.user_lang
-    await edit_callback_message(update, svc.t(user_lang, "privacy.accepted", process=invite.process.name))
+    await settled(update, svc.t(user_lang, "privacy.accepted", process=invite.process.name))
     await reply(update, svc.t(user_lang, "join.ask_language"), keyboard(language_keyboard(user_lang)))
 
 
@@ -259,8 +275,7 @@ async def on_language(update: Update, context: Ctx) -> None:
     if lang is None or not sender.consented:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
-    await answer_callback(update)
-    await edit_callback_message(update, svc.t(lang, "language.set", language=LANGUAGE_NAMES[lang]))
+    await settled(update, svc.t(lang, "language.set", language=LANGUAGE_NAMES[lang]))
     if membership is not None:
         await continue_joining(update, context, lang, membership.id)
 
@@ -284,8 +299,7 @@ async def on_organisation(update: Update, context: Ctx) -> None:
     if membership_id is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
-    await answer_callback(update)
-    await edit_callback_message(update, svc.t(sender.lang, "join.organisation_set", organisation=name))
+    await settled(update, svc.t(sender.lang, "join.organisation_set", organisation=name))
     await continue_joining(update, context, sender.lang, membership_id)
 
 
@@ -308,8 +322,7 @@ async def on_role(update: Update, context: Ctx) -> None:
     if membership_id is None or role is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
-    await answer_callback(update)
-    await edit_callback_message(
+    await settled(
         update, svc.t(sender.lang, "join.role_set", role=svc.catalog.plain(sender.lang, f"role.{role}"))
     )
     await continue_joining(update, context, sender.lang, membership_id)
@@ -335,10 +348,7 @@ async def on_name(update: Update, context: Ctx) -> None:
     if membership_id is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
-    await answer_callback(update)
-    await edit_callback_message(
-        update, svc.t(sender.lang, "join.name_set_yes" if show else "join.name_set_no")
-    )
+    await settled(update, svc.t(sender.lang, "join.name_set_yes" if show else "join.name_set_no"))
     await continue_joining(update, context, sender.lang, membership_id)
 
 
@@ -363,8 +373,7 @@ async def on_active_process(update: Update, context: Ctx) -> None:
     if name is None:
         await answer_callback(update, svc.catalog.plain(sender.lang, "button.stale"))
         return
-    await answer_callback(update)
-    await edit_callback_message(update, svc.t(sender.lang, "start.active_process", process=name))
+    await settled(update, svc.t(sender.lang, "start.active_process", process=name))
 
 
 async def help_command(update: Update, context: Ctx) -> None:

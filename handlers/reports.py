@@ -28,6 +28,7 @@ from bot.domain.digest_model import Digest
 from bot.domain.text import shorten
 from bot.domain.timing import parse_duration
 from bot.jobs.digest_job import render_bundle, send_digest
+from bot.jobs.outgoing import show_action
 from bot.render.labels import Labels
 from bot.services import digest as digests
 from bot.services import export, moderation
@@ -113,12 +114,16 @@ async def on_digest(update: Update, context: Ctx) -> None:
     if digest is None or chat is None:
         await reply(update, svc.t(lang, problem or "report.not_facilitator"))
         return
-    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    await show_action(context.bot, chat.id, ChatAction.UPLOAD_DOCUMENT)
     bundle = await asyncio.to_thread(render_bundle, digest, svc.catalog, lang, weekly=False)
-    await send_digest(
+    result = await send_digest(
         context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
     )
     svc.metrics.digests.labels(trigger="command").inc()
+    if result.notes:
+        log.warning("/digest of process %d incomplete: %s", digest.process_id, "; ".join(result.notes))
+    if result.unsent and not result.blocked:
+        await reply(update, svc.t(lang, "sends.digest_partly_sent"))
 
 
 async def _send_export(update: Update, context: Ctx, lang: str, process_id: int, now: datetime) -> None:
@@ -127,7 +132,7 @@ async def _send_export(update: Update, context: Ctx, lang: str, process_id: int,
     chat = update.effective_chat
     if chat is None:
         return
-    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    await show_action(context.bot, chat.id, ChatAction.UPLOAD_DOCUMENT)
     with tempfile.TemporaryDirectory(prefix="valitupa-export-") as scratch:
         directory = Path(scratch) / "export"
 

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.planning import DeliveryPolicy, process_policy
 from bot.domain.states import DeliveryKind
@@ -118,3 +118,11 @@ async def prepare(
             )
         )
     return outgoing, broken
+
+
+async def show_action(bot: Bot, chat_id: int, action: Any) -> None:
+    """A cosmetic "sending a file…" hint above the chat: if it fails, the real work goes on."""
+    try:
+        await bot.send_chat_action(chat_id, action)
+    except Exception as error:
+        log.info("chat action %s not shown (%s); carrying on", action, type(error).__name__)
