@@ -1,7 +1,7 @@
 """deliveries.doubted_at; digest_runs.unsent, retry_at, retries: sends whose outcome is not known
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 13:30:00
 
 ``doubted_at`` marks a delivery whose send ended without knowing whether it arrived (a read timeout,
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
