@@ -30,10 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("process", help="process id or exact name")
     digest.add_argument("--since", help="start of the period (YYYY-MM-DD); default: since the last digest")
     digest.add_argument("--out", type=Path, help="output file (default: digest-<id>.html)")
+    digest.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
     export = commands.add_parser("export", help="export a process as XLSX, CSV and JSON")
     export.add_argument("process", help="process id or exact name")
     export.add_argument("--out", type=Path, required=True, help="output directory")
+    export.add_argument("--force", action="store_true", help="overwrite an earlier export in that directory")
 
     rehearse = commands.add_parser(
         "rehearse", help="play a process file on a virtual clock and show what everyone would receive"
@@ -78,11 +80,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "digest":
         from bot.digest_cli import write_digest
 
-        return await write_digest(settings, reference=args.process, since=args.since, out=args.out)
+        return await write_digest(
+            settings, reference=args.process, since=args.since, out=args.out, force=args.force
+        )
     if args.command == "export":
         from bot.digest_cli import write_export
 
-        return await write_export(settings, reference=args.process, out=args.out)
+        return await write_export(settings, reference=args.process, out=args.out, force=args.force)
     if args.command == "rehearse":
         from bot.cli_rehearse import rehearse_cli
 

@@ -1,7 +1,8 @@
 """``valitupa digest`` and ``valitupa export``: the same digest and exports as in chat, as files.
 
 For operators and facilitators who want the digest on disk (to print, to archive) or the data in a
-spreadsheet without Telegram. An unknown process is one clear line and exit status 1.
+spreadsheet without Telegram. An unknown process is one clear line and exit status 1. Neither
+overwrites what is already on disk unless ``--force`` is given (exit status 3 otherwise).
 """
 
 from __future__ import annotations
@@ -26,6 +27,33 @@ __all__ = ["write_digest", "write_export"]
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
+EXIT_EXISTS = 3
+
+
+def _export_files(directory: Path) -> list[Path]:
+    names = [export.XLSX_NAME, export.JSON_NAME, *(export.csv_name(sheet) for sheet in export.SHEETS)]
+    return [directory / name for name in names]
+
+
+def refuse_to_overwrite_export(out: Path, *, force: bool) -> str | None:
+    """Why the export must not be written into ``out``; None when it may."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file; --out names a directory for the export files."
+    existing = [path.name for path in _export_files(out) if path.exists()]
+    if existing and not force:
+        return (
+            f"{out} already holds an export ({', '.join(existing[:3])}…); "
+            "add --force to overwrite it, or choose another directory."
+        )
+    return None
+
+
+def refuse_to_overwrite_file(target: Path, *, force: bool) -> str | None:
+    if target.is_dir():
+        return f"{target} is a directory; --out names the HTML file to write."
+    if target.exists() and not force:
+        return f"{target} already exists; add --force to overwrite it, or choose another name."
+    return None
 
 
 def _say(line: str) -> None:
@@ -63,11 +91,15 @@ async def write_digest(
     out: Path | None,
     database: Database | None = None,
     clock: Clock | None = None,
+    force: bool = False,
 ) -> int:
     """Write a process's digest as a self-contained HTML file, in the process's language.
 
     The period runs from ``since`` (a local date) or else from the last weekly digest, until now.
     """
+    if out is not None and (refusal := refuse_to_overwrite_file(out, force=force)):
+        _complain(refusal)
+        return EXIT_EXISTS
     db = await _open(settings, database)
     now = (clock or SystemClock()).now()
     try:
@@ -88,6 +120,9 @@ async def write_digest(
         if database is None:
             await db.dispose()
     target = out or Path(f"digest-{digest.process_id}.html")
+    if out is None and (refusal := refuse_to_overwrite_file(target, force=force)):
+        _complain(refusal)
+        return EXIT_EXISTS
     html = await asyncio.to_thread(_render, digest, lang)
     await asyncio.to_thread(_write_text, target, html)
     _say(
@@ -121,8 +156,12 @@ async def write_export(
     out: Path,
     database: Database | None = None,
     clock: Clock | None = None,
+    force: bool = False,
 ) -> int:
     """Write a process's export (XLSX, a CSV per sheet, JSON) into the directory ``out``."""
+    if refusal := refuse_to_overwrite_export(out, force=force):
+        _complain(refusal)
+        return EXIT_EXISTS
     db = await _open(settings, database)
     now = (clock or SystemClock()).now()
     try:

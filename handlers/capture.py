@@ -15,6 +15,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.text import without_nul
 from bot.render.capture import answered_prompt, observation_ack
 from bot.services import answers, contributions
 from bot.services import capture as filing
@@ -171,7 +172,9 @@ async def on_observe(update: Update, context: Ctx) -> None:
             if len((message.text or "").split(maxsplit=1)) > 1
             else inline_text
         )
-        update_state = Input(text=text, media=None, chat_id=message.chat_id, message_id=message.message_id)
+        update_state = Input(
+            text=without_nul(text), media=None, chat_id=message.chat_id, message_id=message.message_id
+        )
 
         async def store(session: AsyncSession) -> list[Out]:
             sender = await who(session, update, now=svc.clock.now())
@@ -211,7 +214,7 @@ async def on_edit(update: Update, context: Ctx) -> None:
             session,
             chat_id=message.chat_id,
             message_id=message.message_id,
-            text=message.text or message.caption,
+            text=without_nul(message.text or message.caption),
             now=now,
         )
         return sender.lang, updated is not None

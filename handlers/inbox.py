@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx
+from bot.domain.text import without_nul
 from bot.services import capture as filing
 from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, reports
 from handlers.common import reply, who
@@ -105,7 +106,8 @@ async def on_message(update: Update, context: Ctx) -> None:
         update,
         context,
         Input(
-            text=message.text or message.caption,
+            # PostgreSQL cannot store a NUL in text, and nobody means one: without it, nothing is lost.
+            text=without_nul(message.text or message.caption),
             media=capture.extract_media(message),
             chat_id=message.chat_id,
             message_id=message.message_id,

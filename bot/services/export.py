@@ -37,7 +37,7 @@ from bot.domain.digest_model import PromptInfo
 from bot.domain.digest_sections import option_value
 from bot.domain.privacy import ExportAttribution, Member, cell_partition
 from bot.domain.states import DeliveryState
-from bot.domain.text import localized
+from bot.domain.text import localized, spreadsheet_safe
 from bot.services.digest import load_members, organisation_names, prompt_infos
 from bot.services.people import ROLES
 from storage.models import Delivery, Process, Prompt, Submission, Support
@@ -126,7 +126,6 @@ JSON_NAME = "valitupa-export.json"
 CSV_DELIMITER = ";"
 """Excel in Finnish and Swedish locales splits CSV on semicolons (the comma is the decimal mark)."""
 BATCH = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ILLEGAL_XLSX = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 _WIDTHS = {"ref": 8, "created_at": 17, "updated_at": 17, "joined_at": 17, "text": 60, "title": 40}
 
@@ -159,8 +158,7 @@ def _csv_value(value: object) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
         return f"{value:g}"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_safe(str(value))
 
 
 _JSON_RECORD = json.JSONEncoder(ensure_ascii=False)
