@@ -15,7 +15,9 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx
-from bot.domain.programme import ProcessFileError, parse_process, problem_text
+from bot.domain.calendar import parse_no_send_item
+from bot.domain.programme import ProcessFileError, ProcessSpec, parse_process, problem_text
+from bot.render.rehearsal import budget_warning
 from bot.services import people
 from bot.services.processes import create_process
 from handlers import dialogue
@@ -41,18 +43,65 @@ def parse_local_datetime(text: str) -> datetime | None:
     return None
 
 
+YES_WORDS = frozenset({"kyllä", "joo", "k", "ja", "yes", "y"})
+NO_WORDS = frozenset({"ei", "e", "nej", "no", "n"})
+_DAY = r"(\d{1,2})\.(\d{1,2})\.(\d{4})"
+_NO_SEND_RE = re.compile(rf"\s*{_DAY}\s*(?:(?:–|—|-|\.\.)\s*{_DAY}\s*)?")
+
+
+def parse_no_send_lines(text: str) -> tuple[list[str], list[str]]:
+    """``22.2.2027`` and ``22.2.2027–26.2.2027`` lines as process-file ``no_send`` items, and the
+    lines that are neither."""
+    items: list[str] = []
+    bad: list[str] = []
+    for line in (part.strip() for part in re.split(r"[\n,;]", text)):
+        match = _NO_SEND_RE.fullmatch(line) if line else None
+        if not line:
+            continue
+        try:
+            if match is None:
+                raise ValueError(line)
+            days = [f"{match[i + 2]}-{int(match[i + 1]):02d}-{int(match[i]):02d}" for i in (1, 4) if match[i]]
+            items.append(str(parse_no_send_item("..".join(days))))
+        except ValueError:
+            bad.append(line)
+    return items, bad
+
+
 def process_file(
-    name: str, organisations: list[str], workshops: list[str], language: str, timezone: str
+    name: str,
+    organisations: list[str],
+    workshops: list[str],
+    language: str,
+    timezone: str,
+    *,
+    quiet_days: bool = True,
+    no_send: list[str] | None = None,
 ) -> str:
-    document = {
+    document: dict[str, object] = {
         "name": name,
         "language": language,
         "timezone": timezone,
         "organisations": organisations,
         "workshops": workshops,
+        "skip_weekends": quiet_days,
+        "holidays": "fi" if quiet_days else "off",
+        "no_send": list(no_send or []),
         "programme": "default",
     }
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+
+
+def _source(collected: dict[str, object], lang: str, timezone: str) -> str:
+    return process_file(
+        str(collected["name"]),
+        list(collected["organisations"]),  # type: ignore[call-overload]
+        list(collected["workshops"]),  # type: ignore[call-overload]
+        lang,
+        timezone,
+        quiet_days=bool(collected.get("quiet_days", True)),
+        no_send=list(collected.get("no_send") or []),  # type: ignore[call-overload]
+    )
 
 
 async def on_newprocess(update: Update, context: Ctx) -> None:
@@ -106,49 +155,61 @@ async def newprocess_flow(step: Step, data: Input) -> None:
             step.say("admin.bad_workshops", count=len(lines), bad=", ".join(bad) or "—")
             return
         collected["workshops"] = [value.strftime("%Y-%m-%d %H:%M") for value in parsed if value is not None]
-        source = process_file(
-            collected["name"],
-            collected["organisations"],
-            collected["workshops"],
-            step.lang,
-            step.svc.settings.timezone,
-        )
-        try:
-            parse_process(source)
-        except ProcessFileError as error:
-            problems = "\n".join(problem_text(step.svc.catalog, step.lang, p) for p in error.problems)
-            step.say("admin.invalid", problems=Html(problems))
+        if _read(step, collected) is None:
             return
-        step.open(form.at("confirm", collected))
-        step.outs.append(
-            Out(
-                step.svc.t(
-                    step.lang,
-                    "admin.confirm",
-                    name=collected["name"],
-                    organisations=", ".join(collected["organisations"]),
-                    workshops="\n".join(collected["workshops"]),
-                ),
-                keyboard(
-                    [
-                        [
-                            (
-                                step.svc.catalog.plain(step.lang, "admin.button.create"),
-                                NewProcessChoice(True).encode(),
-                            )
-                        ],
-                        [
-                            (
-                                step.svc.catalog.plain(step.lang, "admin.button.cancel"),
-                                NewProcessChoice(False).encode(),
-                            )
-                        ],
-                    ]
-                ),
-            )
-        )
+        step.open(form.at("calendar", collected))
+        step.say("admin.ask_calendar")
+        return
+    if current == "calendar":
+        word = text.lower().strip(" .!")
+        if word not in YES_WORDS | NO_WORDS:
+            step.say("admin.bad_yes_no")
+            return
+        collected["quiet_days"] = word in YES_WORDS
+        step.open(form.at("no_send", collected))
+        step.say("admin.ask_no_send")
+        return
+    if current == "no_send":
+        items, bad = ([], []) if text.lower().strip(" .!") in NO_WORDS else parse_no_send_lines(text)
+        if bad:
+            step.say("admin.bad_no_send", bad=", ".join(bad))
+            return
+        collected["no_send"] = items
+        _confirm(step, form, collected)
         return
     step.say("admin.use_buttons")
+
+
+def _read(step: Step, collected: dict[str, object]) -> ProcessSpec | None:
+    """The answers so far as a process; its problems told (by line) and ``None`` if it has any."""
+    try:
+        return parse_process(_source(collected, step.lang, step.svc.settings.timezone))
+    except ProcessFileError as error:
+        problems = "\n".join(problem_text(step.svc.catalog, step.lang, p) for p in error.problems)
+        step.say("admin.invalid", problems=Html(problems))
+        return None
+
+
+def _confirm(step: Step, form: Form, collected: dict[str, object]) -> None:
+    """Read the answers as a process file; show its problems, or the summary to confirm (with the
+    message budget's warning when the programme would be heavy)."""
+    spec = _read(step, collected)
+    if spec is None:
+        return
+    step.open(form.at("confirm", collected))
+    summary = step.svc.t(
+        step.lang,
+        "admin.confirm",
+        name=collected["name"],
+        organisations=", ".join(list(collected["organisations"])),  # type: ignore[call-overload]
+        workshops="\n".join(list(collected["workshops"])),  # type: ignore[call-overload]
+    )
+    warning = budget_warning(step.svc.catalog, step.lang, spec, chat=True)
+    buttons = [
+        [(step.svc.catalog.plain(step.lang, "admin.button.create"), NewProcessChoice(True).encode())],
+        [(step.svc.catalog.plain(step.lang, "admin.button.cancel"), NewProcessChoice(False).encode())],
+    ]
+    step.outs.append(Out(f"{summary}\n\n{warning}" if warning else summary, keyboard(buttons)))
 
 
 async def on_confirm(update: Update, context: Ctx) -> None:
@@ -171,14 +232,7 @@ async def on_confirm(update: Update, context: Ctx) -> None:
         dialogue.save(sender.user, None)
         if not confirmed:
             return sender.lang, Out(svc.t(sender.lang, "flow.cancelled"))
-        collected = dict(form.data)
-        source = process_file(
-            collected["name"],
-            collected["organisations"],
-            collected["workshops"],
-            sender.lang,
-            svc.settings.timezone,
-        )
+        source = _source(dict(form.data), sender.lang, svc.settings.timezone)
         spec = parse_process(source)
         process = await create_process(
             session, spec=spec, source_yaml=source, created_by=sender_id, now=svc.clock.now()

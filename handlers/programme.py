@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.context import Ctx, Services
 from bot.domain.programme import ProcessFileError, dump_process, parse_process
 from bot.render.facilitator import problems_text
+from bot.render.rehearsal import budget_warning
 from bot.services import outbox
 from handlers import inbox
 from handlers.callbacks import ProgrammeDownload
@@ -152,6 +153,8 @@ async def on_document(update: Update, context: Ctx) -> None:
     except ProcessFileError as error:
         await reply(update, problems_text(svc.catalog, lang, error))
         return
+    # Saved anyway: a heavy week is the facilitator's call, named so they can make it.
+    warning = budget_warning(svc.catalog, lang, spec, chat=True)
 
     async def apply(session: AsyncSession) -> Out:
         access = await require_facilitator(session, update, now)
@@ -160,16 +163,17 @@ async def on_document(update: Update, context: Ctx) -> None:
             return refusal(svc, lang)
         process = access.process
         change = await outbox.replace_programme(session, process, spec, text, now)
+        replaced = svc.t(
+            lang,
+            "programme_chat.replaced",
+            process=process.name,
+            added=len(change.added),
+            changed=len(change.changed),
+            removed=len(change.removed),
+            planned=change.plan.planned,
+        )
         return Out(
-            svc.t(
-                lang,
-                "programme_chat.replaced",
-                process=process.name,
-                added=len(change.added),
-                changed=len(change.changed),
-                removed=len(change.removed),
-                planned=change.plan.planned,
-            ),
+            f"{replaced}\n\n{warning}" if warning else replaced,
             keyboard(
                 [[(svc.catalog.plain(lang, "programme_chat.button.download"), ProgrammeDownload().encode())]]
             ),

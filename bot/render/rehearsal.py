@@ -63,9 +63,12 @@ def _day(catalog: Catalog, lang: str, day: date, tz: ZoneInfo) -> str:
     return format_local(catalog, lang, datetime.combine(day, time(12), tzinfo=tz), tz, "rehearsal.format.day")
 
 
-def budget_warning(catalog: Catalog, lang: str, spec: ProcessSpec, *, plain: bool = False) -> str | None:
+def budget_warning(
+    catalog: Catalog, lang: str, spec: ProcessSpec, *, plain: bool = False, chat: bool = False
+) -> str | None:
     """The warning (not a refusal) an upload, ``/newprocess`` or ``process create`` shows when the
-    programme breaks the message budget, naming each heavy week; ``None`` when it fits."""
+    programme breaks the message budget, naming each heavy week; ``None`` when it fits. ``chat``
+    points to ``/schedule`` rather than the command line."""
     result = budget(spec)
     if not result.heavy_weeks and not result.over_total:
         return None
@@ -86,7 +89,7 @@ def budget_warning(catalog: Catalog, lang: str, spec: ProcessSpec, *, plain: boo
         )
     if result.over_total:
         lines.append(render(lang, "budget.total", count=result.total, limit=result.total_limit))
-    lines.append(render(lang, "budget.hint"))
+    lines.append(render(lang, "budget.hint_chat" if chat else "budget.hint"))
     return "\n".join(lines)
 
 

@@ -22,6 +22,14 @@ async def test_admin_creates_a_process_in_chat(bot, sandbox) -> None:
     await bot.say(admin, "Hyvän tahdon Viitasaari 2027")
     await bot.say(admin, "Viitasaaren kaupunki, Viitasaaren seurakunta\nKansalaisopisto")
     await bot.say(admin, "14.1.2027 9.00\n4.2.2027 9.00\n25.2.2027 12.30\n18.3.2027 9.00\n8.4.2027 9.00")
+    assert "viikonloput ja arkipyhät" in admin.messages[-1]["text"]
+    await bot.say(admin, "ehkä")
+    assert admin.messages[-1]["text"] == bot.t("fi", "admin.bad_yes_no")
+    await bot.say(admin, "Kyllä")
+    assert "hiihtoloma" in admin.messages[-1]["text"]
+    await bot.say(admin, "talvella")
+    assert "talvella" in admin.messages[-1]["text"]
+    await bot.say(admin, "22.2.2027–26.2.2027\n5.4.2027")
     assert "Luodaanko?" in admin.messages[-1]["text"]
     await bot.press(admin, "np:yes")
 
@@ -29,6 +37,9 @@ async def test_admin_creates_a_process_in_chat(bot, sandbox) -> None:
     async with bot.db.session() as session:
         process = await session.scalar(select(Process))
     assert process is not None and process.name == "Hyvän tahdon Viitasaari 2027"
+    assert (process.skip_weekends, process.holidays) == (True, "fi")
+    assert process.no_send == ["2027-02-22..2027-02-26", "2027-04-05"]
+    assert process.reminders_per_week == 1
     assert f"https://t.me/valitupa_test_bot?start={process.participant_code}" in text
     assert f"https://t.me/valitupa_test_bot?start={process.facilitator_code}" in text
 

@@ -162,6 +162,27 @@ async def test_programme_downloads_and_a_broken_upload_names_line_and_field_and_
     assert "quiz" not in kinds
 
 
+async def test_a_heavy_programme_is_saved_with_a_warning_naming_the_week(
+    bot, sandbox, process, fanni
+) -> None:
+    await bot.command(fanni, "/programme")
+    original = sandbox.file_content(fanni.messages[-1]["document"]["file_id"]).decode()
+    extra = "".join(
+        f"\n- id: x{n}\n  phase: 2\n  when: W2 +{n}d 10:00\n  kind: reflection\n"
+        f"  text: {{fi: 'Pohdi {n}', sv: 'Fundera {n}', en: 'Think {n}'}}\n  remind_after: none\n"
+        for n in (4, 5, 6, 7)
+    )
+    await fanni.send_document((original + extra).encode(), "ohjelma.yaml", "application/x-yaml")
+    await bot.idle()
+
+    text = fanni.messages[-1]["text"]
+    assert "Viestejä kertyy paljon" in text
+    assert "viikolla 6 (ma 8.2.–su 14.2.)" in text
+    async with bot.db.session() as session:
+        keys = set(await session.scalars(select(Prompt.key).where(Prompt.active.is_(True))))
+    assert {"x4", "x5", "x6", "x7"} <= keys
+
+
 async def test_a_yaml_file_from_a_participant_is_kept_as_an_observation(bot, sandbox, process) -> None:
     aino = sandbox.user(1001)
 

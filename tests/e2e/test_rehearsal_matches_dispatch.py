@@ -1,0 +1,140 @@
+"""The rehearsal is what the bot does: a whole process with Thursday workshops across Easter,
+vappu and helatorstai, run by the real dispatcher and digest job against the Bot API sandbox under a
+fake clock, sends the same messages at the same minutes as ``valitupa rehearse`` predicts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.domain.programme import parse_process
+from bot.domain.rehearsal import Persona, rehearse, start_of
+from bot.domain.timing import weekly_digest_times
+from bot.jobs.digest_job import run_due_digests
+from storage.models import Delivery, Membership, Prompt, User
+from tests.support.config import make_settings
+from tests.support.factories import process_yaml
+from tests.support.programme import Person, dispatcher, next_event, seed, start_harness
+
+THURSDAYS = (
+    "2026-02-19 09:00",
+    "2026-03-19 09:00",
+    "2026-04-02 09:00",
+    "2026-04-30 09:00",
+    "2026-05-21 09:00",
+)
+SILENT, ANSWERER, OTHER, FACILITATOR = 7001, 7002, 7003, 7100
+PEOPLE = [
+    Person(SILENT, "Hilja", organisation=0, role="management"),
+    Person(ANSWERER, "Vilja", organisation=1, role="employee"),
+    Person(OTHER, "Olli", organisation=2, role="elected"),
+]
+PERSONAS = {
+    SILENT: Persona("silent", "Ilomantsin kunta", "management", answers=False),
+    ANSWERER: Persona("answers", "Ilomantsin seurakunta", "employee"),
+    OTHER: Persona("other", "Kyläyhdistys", "elected"),
+    FACILITATOR: Persona("facilitator", None, None, facilitator=True),
+}
+
+
+async def seed_facilitator(bot: Any, process_id: int, now: datetime) -> None:
+    bot.sandbox.user(FACILITATOR, first_name="Fanni")
+
+    async def work(session: Any) -> None:
+        session.add(User(id=FACILITATOR, consent="given", consent_at=now, language="fi", created_at=now))
+        session.add(
+            Membership(
+                process_id=process_id,
+                user_id=FACILITATOR,
+                is_facilitator=True,
+                pseudonym="F-1",
+                complete=True,
+                joined_at=now,
+            )
+        )
+
+    await bot.db.run(work)
+
+
+async def outbox_messages(bot: Any) -> dict[tuple[int, int], tuple[str, str]]:
+    """(chat, message id) → (kind, prompt id) of every prompt and reminder the outbox recorded."""
+    async with bot.db.session() as session:
+        rows = await session.execute(
+            select(Membership.user_id, Delivery.message_id, Delivery.reminder_message_id, Prompt.key)
+            .join_from(Delivery, Membership, Membership.id == Delivery.membership_id)
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+        )
+        found: dict[tuple[int, int], tuple[str, str]] = {}
+        for user_id, message_id, reminder_id, key in rows.all():
+            if message_id is not None:
+                found[(user_id, message_id)] = ("prompt", key)
+            if reminder_id is not None:
+                found[(user_id, reminder_id)] = ("reminder", key)
+        return found
+
+
+async def test_the_dispatcher_sends_what_the_rehearsal_predicts_to_the_minute(sandbox, db, clock) -> None:
+    text = process_yaml(workshops=THURSDAYS, calendar="")
+    spec = parse_process(text)
+    start = start_of(spec)
+    clock.set(start)
+    bot = await start_harness(sandbox, db, clock, make_settings(sandbox, broadcast_rate=1000.0))
+    try:
+        process = await bot.create_process(text)
+        await seed(bot, process, PEOPLE)
+        await seed_facilitator(bot, process.id, start)
+        digests = weekly_digest_times(start, spec.end_at, spec.digest, ZoneInfo(spec.timezone))
+        observed: list[tuple[datetime, int, str, str | None]] = []
+        seen_messages = 0
+        seen_documents = 0
+        answered: set[int] = set()
+        horizon = max(digests[-1], spec.end_at) + timedelta(days=1)
+        while True:
+            upcoming = [t for t in digests if t > clock.now()]
+            event = await next_event(bot)
+            candidates = [t for t in (event, upcoming[0] if upcoming else None) if t is not None]
+            if not candidates or min(candidates) > horizon:
+                break
+            clock.set(min(candidates))
+            await dispatcher(bot).tick()
+            await run_due_digests(bot.services, bot.app.bot, clock.now())
+            await bot.idle()
+            now = clock.now()
+            messages = sandbox.calls("sendMessage")
+            new, seen_messages = messages[seen_messages:], len(messages)
+            by_id = await outbox_messages(bot)
+            for call in new:
+                if call.status != 200:
+                    continue
+                chat = int(call.params["chat_id"])
+                message_id = call.response["result"]["message_id"]
+                if chat == FACILITATOR:
+                    continue
+                kind, key = by_id.get((chat, message_id), ("unexplained", None))
+                if kind == "unexplained" and chat != SILENT:
+                    continue  # an answer's acknowledgement, not the bot's own initiative
+                observed.append((now, chat, kind, key))
+                if kind == "prompt" and chat != SILENT and message_id not in answered:
+                    answered.add(message_id)
+                    await sandbox.user(chat).send_text("Vastaukseni.", reply_to_message_id=message_id)
+            await bot.idle()
+            documents = [c for c in sandbox.calls("sendDocument") if c.status == 200]
+            for call in documents[seen_documents:]:
+                if int(call.params["chat_id"]) == FACILITATOR:
+                    observed.append((now, FACILITATOR, "digest", None))
+            seen_documents = len(documents)
+    finally:
+        await bot.stop()
+
+    user_of = {persona: user_id for user_id, persona in PERSONAS.items()}
+    expected = sorted(
+        (entry.at, user_of[entry.persona], entry.kind, entry.prompt_id)
+        for entry in rehearse(spec, list(PERSONAS.values()))
+    )
+    minute = [(at.replace(second=0, microsecond=0), chat, kind, key) for at, chat, kind, key in observed]
+    assert sorted(minute) == expected
+    assert any(kind == "reminder" for _, _, kind, _ in minute)
+    assert any(kind == "digest" for _, _, kind, _ in minute)
