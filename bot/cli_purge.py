@@ -61,6 +61,7 @@ async def purge(db: Database, *, now: datetime, dry_run: bool, out: TextIO) -> i
             forgotten = await db.run(lambda session: purge_unconsented(session, now=now))
             if forgotten:
                 out.write(f"Forgot {forgotten} person(s) who did not consent.\n")
+            await db.checkpoint()
     upcoming = await db.run(lambda session: upcoming_purges(session, now=now))
     if upcoming:
         nxt = upcoming[0]

@@ -76,6 +76,8 @@ async def on_forget_choice(update: Update, context: Ctx) -> None:
         return sender.lang, await people.forget(session, user_id=sender_id)
 
     lang, removed = await svc.db.run(work)
+    if removed is not None:
+        await svc.db.checkpoint()
     await answer_callback(update)
     if removed is None:
         await edit_callback_message(update, svc.t(lang, "forget.kept"))

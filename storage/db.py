@@ -125,6 +125,18 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.backend == "sqlite"
 
+    async def checkpoint(self) -> None:
+        """After an erasure: copy SQLite's write-ahead log into the database file and empty it, so
+        erased text is left neither in the ``-wal`` file nor (``secure_delete``) in free pages. On
+        PostgreSQL there is nothing to do here: see docs/deploy.md on VACUUM and backups."""
+        if not self.is_sqlite:
+            return
+        try:
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception as error:  # the erasure is committed; a later checkpoint finishes the job
+            log.warning("could not checkpoint the SQLite write-ahead log: %s", type(error).__name__)
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: committed once at the end, rolled back on error."""
@@ -181,4 +193,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, so /forget and the retention purge leave no text in
+    # the file's free pages (Database.checkpoint then clears the write-ahead log).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -48,9 +48,10 @@ async def _each_process(
     bot: ExtBot[Any],
     what: str,
     step: Callable[[AsyncSession, int], Awaitable[Notice | None]],
-) -> None:
+) -> int:
     """Run ``step`` for every process in a unit of work of its own, then send its notice: one process
-    that fails (one log line) never stops the others."""
+    that fails (one log line) never stops the others. Returns how many notices there were."""
+    notices = 0
     for process_id in await services.db.run(process_ids):
 
         async def work(session: AsyncSession, pid: int = process_id) -> Notice | None:
@@ -69,6 +70,7 @@ async def _each_process(
             continue
         if notice is None:
             continue
+        notices += 1
         if notice.key == "retention.purged":
             log.info("purged process %d after its retention", process_id, extra={"process_id": process_id})
         else:
@@ -79,6 +81,7 @@ async def _each_process(
                 extra={"process_id": process_id},
             )
         await _send(bot, services, notice)
+    return notices
 
 
 async def retention_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
@@ -87,9 +90,11 @@ async def retention_job(services: Services, bot: ExtBot[Any], now: datetime) -> 
     await _each_process(
         services, bot, "warn about", lambda session, pid: claim_warning(session, process_id=pid, now=now)
     )
-    await _each_process(
+    purged = await _each_process(
         services, bot, "purge", lambda session, pid: purge_if_due(session, process_id=pid, now=now)
     )
     forgotten = await services.db.run(lambda session: purge_unconsented(session, now=now))
     if forgotten:
         log.info("forgot %d person(s) who did not consent", forgotten)
+    if purged or forgotten:
+        await services.db.checkpoint()

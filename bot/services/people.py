@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -211,6 +211,7 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     await session.execute(delete(Delivery).where(Delivery.membership_id.in_(membership_ids)))
     await session.execute(delete(Membership).where(Membership.user_id == user_id))
     await session.execute(delete(User).where(User.id == user_id))
+    await session.execute(update(Process).where(Process.created_by == user_id).values(created_by=None))
     return int(count or 0)
 
 
