@@ -28,7 +28,7 @@ NUDGE_CHOICES = 6
 MESSAGE_BUDGET = 4000
 """Characters of HTML that safely fit in one Telegram message (4096 after parsing)."""
 WHEN = "facilitator.format.when"
-ROLE_ORDER = {"management": 0, "employee": 1, "elected": 2, "other": 3}
+ROLE_ORDER = {"management": 0, "employee": 1, "elected": 2, "association": 3, "other": 4}
 
 
 def role_label(catalog: Catalog, lang: str, role: str | None) -> str:

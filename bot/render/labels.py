@@ -120,8 +120,6 @@ class Labels:
         return shorten(_PLACEHOLDER.sub("…", first), limit)
 
     def days(self, count: int) -> str:
-        if count <= 0:
-            return self.plain("report.days.zero")
         return self.plain_n("report.days", count, count=self.number(count))
 
     def media(self, media_type: str) -> str:
@@ -140,11 +138,11 @@ class Labels:
         upcoming = digest.next_workshop
         if upcoming is None:
             return None if digest.ended else self.plain("report.no_next_workshop")
+        when = self.when(upcoming.starts_at)
+        if upcoming.days_left <= 0:
+            return self.plain("report.next_workshop_today", number=upcoming.number, when=when)
         return self.plain(
-            "report.next_workshop",
-            number=upcoming.number,
-            when=self.when(upcoming.starts_at),
-            days=self.days(upcoming.days_left),
+            "report.next_workshop", number=upcoming.number, when=when, days=self.days(upcoming.days_left)
         )
 
     def title(self, weekly: bool) -> str:

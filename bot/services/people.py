@@ -25,7 +25,7 @@ from storage.models import (
     UTCDateTime,
 )
 
-ROLES: tuple[str, ...] = ("management", "employee", "elected", "other")
+ROLES: tuple[str, ...] = ("management", "employee", "elected", "association", "other")
 
 
 @dataclass(frozen=True)

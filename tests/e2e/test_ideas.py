@@ -175,7 +175,7 @@ async def test_experiment_log_for_an_own_idea(bot, aino) -> None:
         "Kahvi houkuttelee, mainos lehdessä ei",
         None,
     )
-    assert "Kirjasin kokeilun" in aino.messages[-1]["text"]
+    assert "Kirjasin, miten kokeilu etenee" in aino.messages[-1]["text"]
 
 
 async def test_new_experiment_without_an_idea(bot, aino) -> None:
@@ -231,7 +231,7 @@ async def test_forget_can_be_declined(bot, aino) -> None:
 
 async def test_pause_resume_language_help_and_privacy(bot, aino) -> None:
     await bot.command(aino, "/pause")
-    assert "Tauko päällä" in aino.messages[-1]["text"]
+    assert "Kysymykset ovat tauolla" in aino.messages[-1]["text"]
     await bot.command(aino, "/resume")
     assert "Jatketaan" in aino.messages[-1]["text"]
     await bot.command(aino, "/language")

@@ -56,7 +56,7 @@ async def test_digest_is_a_summary_a_chart_and_a_printable_document(bot, sandbox
     summary = [m["text"] for m in fanni.messages if "text" in m]
     assert 1 <= len(summary) <= 4
     assert summary[0].startswith("📋 Kooste – Hyvän tahdon Ilomantsi 2027")
-    assert "Seuraava työpaja (2.) torstaina 4.2. klo 9.00. Aikaa jäljellä: 17 päivää." in summary[0]
+    assert "Seuraavaksi 2. työpaja torstaina 4.2. klo 9.00. Aikaa jäljellä: 17 päivää." in summary[0]
     joined = "\n".join(summary)
     assert "Kirjaston kahvihetki ikäihmisille" in joined
     # The participant's "<script>" and "&" arrive as the very characters they typed: escaped, not markup.
