@@ -37,7 +37,7 @@ async def test_merge_moves_supports_tells_the_author_and_ideas_lists_only_the_ke
         await bot.command(fanni, "merge", f"#{merged} #{kept}")
         # Then she is told what happened, with the supports that moved
         moved = len(SUPPORTS[1])
-        assert f"Kannatuksia siirtyi {moved}" in fanni.messages[-1]["text"]
+        assert f"Tukia siirtyi {moved}" in fanni.messages[-1]["text"]
         async with db.session() as session:
             count = await session.scalar(
                 select(func.count()).select_from(Support).where(Support.idea_id == kept)
