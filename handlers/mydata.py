@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx
-from bot.services import people
+from bot.services import own_data, people
 from handlers import dialogue
 from handlers.callbacks import ForgetChoice
 from handlers.common import answer_callback, edit_callback_message, keyboard, reply, who
@@ -24,7 +24,7 @@ async def on_mydata(update: Update, context: Ctx) -> None:
         sender = await who(session, update, now=svc.clock.now())
         if not sender.consented:
             return sender.lang, None
-        return sender.lang, await people.export_own_data(session, user_id=sender_id)
+        return sender.lang, await own_data.export_own_data(session, user_id=sender_id)
 
     lang, data = await svc.db.run(work)
     message = update.effective_message
