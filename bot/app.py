@@ -46,6 +46,7 @@ from handlers import (
     programme,
     reports,
     room,
+    shared,
 )
 from messages import DEFAULT_LANGUAGE, normalise_language
 
@@ -101,6 +102,7 @@ FEATURES: tuple[Feature, ...] = (
     reports.register,
     merge.register,
     room.register,
+    shared.register,
     capture.register,
     inbox.register,
     mydata.register_fallbacks,
@@ -117,6 +119,7 @@ def leader_duties(services: Services) -> LeaderDuties:
             Duty("weekly-digests", run_due_digests, every=30.0, at_start=True),
             Duty("retention", retention_job, every=60.0),
             Duty("prune-update-ids", prune_job, every=60.0),
+            Duty("shared-upkeep", shared.upkeep, every=10.0),
         ],
     )
 

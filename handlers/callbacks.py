@@ -14,6 +14,7 @@ from typing import ClassVar, Literal, Self
 from telegram import Update
 
 from bot.domain.bounds import plain_number
+from bot.domain.sharing import SHARE_LEVELS
 from bot.render.prompt import QUICK_REPLY_PREFIX
 from bot.services.contributions import THEMES
 from bot.services.people import ROLES
@@ -392,6 +393,84 @@ class AnswerChoice(Callback):
         return None if numbers is None else cls(numbers[0], numbers[1])
 
 
+@dataclass(frozen=True)
+class ShareToggle(Callback):
+    """Under an observation's acknowledgement: ``t`` shares or unshares; in the first-share
+    question ``l`` confirms ``level``, ``n`` declines."""
+
+    PREFIX = "sa"
+    submission_id: int
+    action: Literal["t", "l", "n"]
+    level: str | None = None
+
+    def encode(self) -> str:
+        level = f":{self.level}" if self.action == "l" and self.level else ""
+        return f"{self.PREFIX}:{self.submission_id}:{self.action}{level}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if len(fields) < 2 or not fields[0].isdigit():
+            return None
+        sid, action = int(fields[0]), fields[1]
+        if action == "t":
+            return cls(sid, "t")
+        if action == "n":
+            return cls(sid, "n")
+        if action == "l" and len(fields) == 3 and fields[2] in SHARE_LEVELS:
+            return cls(sid, "l", fields[2])
+        return None
+
+
+@dataclass(frozen=True)
+class SharedPage(Callback):
+    """/shared from ``offset``, filtered by ``theme`` (``None``: every theme)."""
+
+    PREFIX = "sp"
+    offset: int
+    theme: str | None
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.offset}:{self.theme or '-'}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        offset = (_number(fields[0]) if fields else None) or 0
+        theme = fields[1] if len(fields) > 1 and fields[1] in THEMES else None
+        return cls(offset, theme)
+
+
+@dataclass(frozen=True)
+class Recognise(Callback):
+    """ "Me too" under a shared observation (a toggle)."""
+
+    PREFIX = "rc"
+    submission_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.submission_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return None if number is None else cls(number)
+
+
+@dataclass(frozen=True)
+class Respond(Callback):
+    """Respond to the author of a shared observation: the next message is relayed."""
+
+    PREFIX = "rs"
+    submission_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.submission_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return None if number is None else cls(number)
+
+
 KINDS: tuple[type[Callback], ...] = (
     AnnounceChoice,
     LoopChoice,
@@ -415,5 +494,9 @@ KINDS: tuple[type[Callback], ...] = (
     ActiveProcess,
     ObservationAction,
     AnswerChoice,
+    ShareToggle,
+    SharedPage,
+    Recognise,
+    Respond,
 )
 """Every kind of button; prefixes are unique (a unit test checks)."""

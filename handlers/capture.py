@@ -15,13 +15,15 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.sharing import shareable
 from bot.domain.text import without_nul
 from bot.render.capture import answered_prompt, observation_ack
-from bot.services import answers, contributions
+from bot.render.sharing import ack_lines
+from bot.services import answers, contributions, sharing
 from bot.services import capture as filing
 from bot.services.contributions import THEMES, Media
 from handlers import dialogue
-from handlers.callbacks import AnswerChoice, ObservationAction
+from handlers.callbacks import AnswerChoice, ObservationAction, ShareToggle
 from handlers.common import Button, Who, answer_callback, edit_callback_message, keyboard, reply, who
 from handlers.dialogue import Observing
 from handlers.flows import Input, Out, Pressed, Step
@@ -50,7 +52,7 @@ def extract_media(message: Message) -> Media | None:
 
 
 def observation_markup(
-    svc: Services, lang: str, submission: Submission, *, can_answer: bool
+    svc: Services, lang: str, submission: Submission, *, can_answer: bool, shared: bool = False
 ) -> InlineKeyboardMarkup:
     plain = svc.catalog.plain
     sid = submission.id
@@ -70,15 +72,30 @@ def observation_markup(
             (anonymous, ObservationAction(sid, "anon").encode()),
         ],
     ]
+    if submission.kind == "observation" and shareable(submission.media_type):
+        label = ("✓ " if shared else "") + plain(lang, "share.button")
+        rows.append([(label, ShareToggle(sid, "t").encode())])
     if can_answer:
         rows.append([(plain(lang, "observation.button.answer"), ObservationAction(sid, "ans").encode())])
     return keyboard(rows)
 
 
-def observation_out(svc: Services, lang: str, submission: Submission, *, can_answer: bool = False) -> Out:
+def observation_out(
+    svc: Services,
+    lang: str,
+    submission: Submission,
+    *,
+    can_answer: bool = False,
+    shared: sharing.ShareDisplay | None = None,
+) -> Out:
+    """The acknowledgement of an observation with its buttons; while it is shared, how it is shown
+    to the others and how many recognised it."""
+    text = observation_ack(svc.catalog, lang, submission)
+    if shared is not None:
+        extra = ack_lines(svc.catalog, lang, who=shared.shown, recognised=shared.recognised)
+        text = "\n".join([text, *extra])
     return Out(
-        observation_ack(svc.catalog, lang, submission),
-        observation_markup(svc, lang, submission, can_answer=can_answer),
+        text, observation_markup(svc, lang, submission, can_answer=can_answer, shared=shared is not None)
     )
 
 
@@ -276,7 +293,10 @@ async def _observation_action(
     can_answer = False
     if membership is not None:
         can_answer = bool(await answers.open_deliveries(session, membership=membership, now=now))
-    return ObservationPressed(lang, refreshed=observation_out(svc, lang, submission, can_answer=can_answer))
+    shared = await sharing.display(session, submission)
+    return ObservationPressed(
+        lang, refreshed=observation_out(svc, lang, submission, can_answer=can_answer, shared=shared)
+    )
 
 
 async def on_observation_button(update: Update, context: Ctx) -> None:

@@ -80,7 +80,24 @@ class Joining:
         return {"flow": self.flow}
 
 
-Dialogue = Form | Announcement | Comment | Observing | Joining
+@dataclass(frozen=True)
+class Responding:
+    """After "respond" under a shared observation: the next message goes to its author, whatever
+    else was open; ``previous`` is that other dialogue, opened again afterwards."""
+
+    flow: ClassVar[str] = "respond"
+    submission: int | None
+    previous: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "submission": self.submission,
+            "previous": dict(self.previous or {}) or None,
+        }
+
+
+Dialogue = Form | Announcement | Comment | Observing | Joining | Responding
 
 
 def _int(value: object) -> int | None:
@@ -111,6 +128,11 @@ def parse(raw: Mapping[str, Any] | None) -> Dialogue | None:
         return Observing()
     if name == Joining.flow:
         return Joining()
+    if name == Responding.flow:
+        previous = raw.get("previous")
+        return Responding(
+            _int(raw.get("submission")), dict(previous) if isinstance(previous, Mapping) else None
+        )
     return None
 
 

@@ -16,7 +16,7 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 from bot.context import Ctx
 from bot.domain.text import without_nul
 from bot.services import capture as filing
-from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, reports
+from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, reports, shared
 from handlers.common import reply, who
 from handlers.flows import FlowStep, Input, Out, Step
 
@@ -28,6 +28,7 @@ FLOWS: Mapping[str, FlowStep] = {
     "announce": announce.announce_flow,
     "comment": checkins.comment_flow,
     "observe": capture.observe_flow,
+    "respond": shared.respond_flow,
 }
 """Every dialogue with a step of its own. ("joining" has none: the next message is answered by
 capture, which asks to finish joining first.)"""
@@ -71,6 +72,10 @@ async def _handle(session: AsyncSession, update: Update, context: Ctx, data: Inp
     if data.forwarded and sender.membership is not None and sender.membership.is_facilitator:
         # A facilitator forwards a participant's message to act on it (/hide as a reply), not to file it.
         return Handled([Out(svc.t(sender.lang, "hide.forward_hint"))])
+    # After "respond" the next message is the response, whatever else is open; otherwise a reply
+    # to a relayed response answers it before any other dialogue or capture sees it.
+    if name != "respond" and await shared.reply_to_relay(step, data):
+        return Handled(step.outs)
     flow_step = FLOWS.get(name) if name is not None else None
     if flow_step is not None:
         await flow_step(step, data)

@@ -298,3 +298,94 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Share(Base):
+    """An observation its author chose to show the other participants (``/shared``).
+
+    ``level`` is how it is attributed: ``org_role``, ``org`` or ``anyone`` ("a participant"); never
+    a name. ``ack_*`` is the author's acknowledgement message, edited with the recognition count at
+    most once an hour.
+    """
+
+    __tablename__ = "shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    ack_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    ack_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    ack_count_shown: Mapped[int] = mapped_column(Integer, default=0)
+    ack_edited_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class SharedCopy(Base):
+    """A shared observation as sent to one viewer, so it can be edited when it is withdrawn.
+
+    ``submission_id`` becomes NULL when the observation is erased; such a copy is edited to say so
+    and then deleted.
+    """
+
+    __tablename__ = "shared_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), index=True
+    )
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    media: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Recognition(Base):
+    """ "Me too" on a shared observation; only counts are ever shown."""
+
+    __tablename__ = "recognitions"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class Response(Base):
+    """A message relayed between two participants about a shared observation.
+
+    ``parent_id`` is the response it answers (NULL for the first one); ``level`` is how the sender
+    is attributed (``org_role``, ``org``, ``anyone`` or ``author``); ``prompt_id`` is the outbox
+    item that carries it to the recipient.
+    """
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class SharingPref(Base):
+    """A participant's choices about dialogue: the attribution confirmed once, responses muted."""
+
+    __tablename__ = "sharing_prefs"
+
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[str | None] = mapped_column(String(16))
+    confirmed_at: Mapped[datetime | None]
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)

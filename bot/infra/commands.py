@@ -15,6 +15,7 @@ PARTICIPANT_COMMANDS = (
     "observe",
     "idea",
     "ideas",
+    "shared",
     "experiment",
     "pause",
     "resume",

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.domain.process import ProcessFacts, WorkshopFact, format_local, placeholder_values
 from bot.domain.programme.spec import ANSWERABLE_KINDS
+from bot.domain.sharing import RELAY_KIND
 from bot.domain.text import localized, shorten
 from messages import Catalog, escape
 from storage.models import Prompt
@@ -125,6 +126,9 @@ def prompt_message(
     """The whole prompt message for one participant: header, text in their language with the
     placeholders filled (escaped), a one-line hint on how to answer, and option buttons.
     ``values`` are the placeholder values if already computed for this prompt and language."""
+    if prompt.kind == RELAY_KIND:
+        # A relayed response, rendered (and escaped) when it was written, in the recipient's language.
+        return RenderedMessage(localized(prompt.texts or {}, lang, facts.language), [])
     text = _filled_text(catalog, lang, prompt, facts, values)
     parts = [_header(catalog, lang, prompt, facts), escape(text.strip())]
     options = list(prompt.options or [])

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.digest_model import PromptInfo
 from bot.domain.digest_sections import option_value
 from bot.domain.privacy import ExportAttribution, Member, cell_partition
+from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DeliveryState
 from bot.domain.text import localized, spreadsheet_safe
 from bot.services.digest import load_members, organisation_names, prompt_infos
@@ -503,7 +504,7 @@ async def _participation_counts(
             .join(Prompt, Prompt.id == Delivery.prompt_id)
             .where(
                 Prompt.process_id == process_id,
-                Prompt.kind != "reminder",
+                Prompt.kind.not_in(("reminder", RELAY_KIND)),
                 Delivery.sent_at.is_not(None),
             )
             .group_by(Delivery.membership_id)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.process import ProcessFacts, WorkshopFact, phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
+from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DELIVERED_STATES, DeliveryState
 from bot.render.prompt import ANSWERABLE_KINDS
 from bot.services.outbox import process_facts
@@ -179,6 +180,7 @@ async def upcoming(session: AsyncSession, process: Process, now: datetime) -> li
         select(Prompt).where(
             Prompt.process_id == process.id,
             Prompt.active.is_(True),
+            Prompt.kind != RELAY_KIND,
             or_(Prompt.id.in_(list(pending)), and_(Prompt.due_at >= now, Prompt.kind.in_(PROGRAMME_KINDS))),
         )
     )

@@ -38,6 +38,7 @@ from bot.domain.process import ProcessFacts, WorkshopFact, phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
 from bot.domain.programme import ProcessSpec
 from bot.domain.rehearsal import spec_kept_reminders
+from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DELIVERED_STATES, REPLANNABLE_STATES, DeliveryState
 from bot.domain.timing import add_duration
 from bot.render.prompt import AD_HOC_KINDS, ANSWERABLE_KINDS
@@ -202,9 +203,11 @@ async def write_plan_changes(session: AsyncSession, changes: PlanChanges) -> Non
 
 
 async def _cancel_pending(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    """Cancel pending rows, except relayed responses: those wait for the person (see RELAY_KIND)."""
+    relays = select(Prompt.id).where(Prompt.kind == RELAY_KIND)
     result: Any = await session.execute(
         update(Delivery)
-        .where(Delivery.state == DeliveryState.PENDING, *conditions)
+        .where(Delivery.state == DeliveryState.PENDING, Delivery.prompt_id.not_in(relays), *conditions)
         .values(state=DeliveryState.CANCELLED)
         .execution_options(synchronize_session=False)
     )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services import dialogue_data
 from bot.services.people import memberships_of
 from storage.models import Delivery, Membership, Process, Prompt, Submission, Support, User
 
@@ -25,6 +26,11 @@ LISTED: Mapping[str, str] = {
     "supports": "processes[].supports[]",
     "deliveries": "processes[].deliveries[]",
     "processes": "processes_created[]",
+    "shares": "processes[].shared[]",
+    "shared_copies": "processes[].shared_with_you[]",
+    "recognitions": "processes[].recognised[]",
+    "responses": "processes[].responses[]",
+    "sharing_prefs": "processes[].sharing",
 }
 """Table → where its rows of the person are in the /mydata JSON (``[]``: one item per row)."""
 
@@ -99,6 +105,7 @@ async def _membership_json(session: AsyncSession, membership: Membership) -> dic
         ],
         "submissions": [_submission_json(item, prompt_keys) for item in submissions],
         "deliveries": [_delivery_json(delivery, key, kind) for delivery, key, kind in deliveries],
+        **await dialogue_data.own_dialogue(session, membership.id),
     }
 
 

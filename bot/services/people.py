@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from bot.domain.states import Consent, DeliveryState
-from bot.services import outbox
+from bot.services import dialogue_data, outbox
 from storage.models import (
     Delivery,
     Membership,
@@ -207,6 +207,7 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     # Explicit deletes, not only cascades: SQLite needs foreign keys on for cascades, and erasure
     # must not depend on a pragma.
     await session.execute(delete(Support).where(Support.membership_id.in_(membership_ids)))
+    await dialogue_data.erase_members(session, membership_ids)
     await session.execute(delete(Submission).where(Submission.membership_id.in_(membership_ids)))
     await session.execute(delete(Delivery).where(Delivery.membership_id.in_(membership_ids)))
     await session.execute(delete(Membership).where(Membership.user_id == user_id))

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.programme.spec import MAX_RETENTION_DAYS
 from bot.domain.states import Consent
+from bot.services import dialogue_data
 from bot.services.people import facilitators_to_tell
 from storage.models import (
     Delivery,
@@ -163,6 +164,7 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
     await session.execute(
         delete(Support).where(or_(Support.idea_id.in_(submissions), Support.membership_id.in_(memberships)))
     )
+    await dialogue_data.erase_process(session, process_id, memberships)
     # Ideas point at ideas (merges, experiments): unlink first so the delete order never matters.
     await session.execute(
         update(Submission)

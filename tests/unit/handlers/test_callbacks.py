@@ -31,8 +31,12 @@ from handlers.callbacks import (
     OrganisationPick,
     ProgrammeDownload,
     QuickReply,
+    Recognise,
+    Respond,
     RolePick,
     SchedulePage,
+    SharedPage,
+    ShareToggle,
     ShowName,
     SupportIdea,
 )
@@ -66,6 +70,13 @@ LARGEST: list[Callback] = [
     ObservationAction(BIG, "th", "question"),
     ObservationAction(BIG, "anon"),
     AnswerChoice(BIG, BIG),
+    ShareToggle(BIG, "l", "org_role"),
+    ShareToggle(BIG, "t"),
+    ShareToggle(BIG, "n"),
+    SharedPage(BIG, "question"),
+    SharedPage(BIG, None),
+    Recognise(BIG),
+    Respond(BIG),
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from handlers import dialogue
-from handlers.dialogue import Announcement, Comment, Dialogue, Form, Joining, Observing
+from handlers.dialogue import Announcement, Comment, Dialogue, Form, Joining, Observing, Responding
 from handlers.inbox import FLOWS, STANDALONE_FLOWS
 from storage.models import User
 
@@ -20,6 +20,8 @@ EVERY: list[Dialogue] = [
     Comment(12, 34),
     Observing(),
     Joining(),
+    Responding(7),
+    Responding(8, {"flow": "idea", "step": "need", "data": {"title": "Kerho"}}),
 ]
 
 
