@@ -76,7 +76,10 @@ async def test_mydata_lists_shares_recognitions_and_responses_both_ways(bot, peo
     [his] = (await mydata(bot, bertil))["processes"]
     assert [r["observation_id"] for r in his["recognised"]] == [sid]
     assert [r["observation_id"] for r in his["shared_with_you"]] == [sid]
-    assert [(r["direction"], r["text"]) for r in his["responses"]][0] == ("sent", "Vastaus seurakunnasta")
+    assert (his["responses"][0]["direction"], his["responses"][0]["text"]) == (
+        "sent",
+        "Vastaus seurakunnasta",
+    )
     dumped = json.dumps(mine, ensure_ascii=False)
     assert "Bertil" not in dumped and "1002" not in dumped
 

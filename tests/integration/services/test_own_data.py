@@ -11,7 +11,21 @@ from sqlalchemy import Column, Table, func, or_, select, update
 
 from bot.services.own_data import LISTED, NOT_LISTED, export_own_data
 from storage.db import Database
-from storage.models import Base, Delivery, Membership, Process, Prompt, Submission, Support, User
+from storage.models import (
+    Base,
+    Delivery,
+    Membership,
+    Process,
+    Prompt,
+    Recognition,
+    Response,
+    Share,
+    SharedCopy,
+    SharingPref,
+    Submission,
+    Support,
+    User,
+)
 from tests.support.factories import seed_joined_participants
 
 AINO, BERTIL = 1001, 1002
@@ -128,11 +142,76 @@ async def aino_everywhere(db: Database) -> None:
         )
         await session.flush()
         session.add(Support(idea_id=idea.id, membership_id=aino.id, created_at=NOW))
+        await _dialogue_rows(session, first, aino, bertil)
         user = await session.get(User, AINO)
         assert user is not None
         user.state = {"flow": "idea", "step": "need", "data": {"title": "Keskeneräinen idea"}}
 
     await db.run(work)
+
+
+async def _dialogue_rows(session, process_id: int, aino: Membership, bertil: Membership) -> None:
+    """Aino shared an observation and saw Bertil's, recognised it, and they exchanged two responses."""
+    own = (
+        await session.scalars(
+            select(Submission).where(Submission.membership_id == aino.id, Submission.kind == "observation")
+        )
+    ).one()
+    his = Submission(
+        process_id=process_id, membership_id=bertil.id, kind="observation", text="Jaettu", created_at=NOW
+    )
+    session.add(his)
+    await session.flush()
+    session.add_all(
+        [
+            Share(
+                submission_id=own.id,
+                membership_id=aino.id,
+                process_id=process_id,
+                level="org",
+                ack_chat_id=AINO,
+                ack_message_id=60,
+                created_at=NOW,
+            ),
+            Share(
+                submission_id=his.id,
+                membership_id=bertil.id,
+                process_id=process_id,
+                level="anyone",
+                ack_chat_id=BERTIL,
+                ack_message_id=61,
+                created_at=NOW,
+            ),
+            SharedCopy(
+                submission_id=his.id, membership_id=aino.id, chat_id=AINO, message_id=62, created_at=NOW
+            ),
+            Recognition(submission_id=his.id, membership_id=aino.id, created_at=NOW),
+            SharingPref(membership_id=aino.id, level="org", confirmed_at=NOW),
+        ]
+    )
+    first = Response(
+        process_id=process_id,
+        submission_id=own.id,
+        sender_id=bertil.id,
+        recipient_id=aino.id,
+        text="Sama täällä",
+        level="anyone",
+        created_at=NOW,
+    )
+    session.add(first)
+    await session.flush()
+    session.add(
+        Response(
+            process_id=process_id,
+            submission_id=own.id,
+            sender_id=aino.id,
+            recipient_id=bertil.id,
+            parent_id=first.id,
+            text="Kiitos",
+            level="org",
+            created_at=NOW,
+        )
+    )
 
 
 async def test_mydata_holds_every_row_that_holds_the_person(db: Database) -> None:
