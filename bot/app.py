@@ -159,8 +159,8 @@ def build_application(services: Services, *, with_updater: bool = True) -> Appli
 
 async def _post_init(application: Application) -> None:
     services = services_of(application.bot_data)
-    me = await application.bot.get_me()
-    services.bot_username = me.username or ""
+    # The bot user getMe answered in initialize(): asking again would only be a second way to fail.
+    services.bot_username = application.bot.username or ""
     try:
         await publish_commands(application.bot, services.catalog)
     except TelegramError as error:

@@ -30,7 +30,8 @@ What a failed send means is told apart by :func:`watch_wire`: inside it, every r
 the request was made), ``REFUSED`` when Telegram answered with a JSON error (nothing was done),
 ``SENT`` when Telegram answered ``ok`` (even if PTB could not read the rest of the answer, e.g. a
 ``date`` in milliseconds), and ``AMBIGUOUS`` for everything else: a read timeout, a connection reset
-after the request was written, an answer that is not JSON (a gateway's HTML page, a body cut short).
+after the request was written, an answer that is not JSON (a body cut short, a gateway's HTML 500 or
+504 page; its 502 and 503 pages say the Bot API was not reached, so they count as ``REFUSED``).
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ class Wire:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+GATEWAY_REFUSALS = (502, 503)
+"""A gateway's own page saying it could not reach the Bot API (Bad Gateway) or would not try (Service
+Unavailable): nothing was carried out. Its 500 and 504 (Gateway Timeout) pages stay in doubt."""
+
 _WIRE: ContextVar[Wire | None] = ContextVar("valitupa_wire", default=None)
 
 
@@ -139,6 +144,8 @@ def fate(error: BaseException, wire: Wire) -> Fate:
     if wire.status is None:
         return Fate.AMBIGUOUS
     answer = wire.answer()
+    if answer is None and wire.status in GATEWAY_REFUSALS:
+        return Fate.REFUSED
     if answer is None or not isinstance(answer.get("ok"), bool):
         return Fate.AMBIGUOUS
     return Fate.SENT if answer["ok"] else Fate.REFUSED

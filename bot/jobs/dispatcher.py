@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 2.0
 TICK_BUDGET_S = 30.0
 """One tick keeps claiming batches for at most this long, then lets the next tick carry on."""
+TROUBLE_PAUSE = timedelta(seconds=30)
 UNREACHABLE_MARKERS = ("chat not found", "user not found", "bot was blocked", "user is deactivated")
 
 
@@ -111,6 +112,9 @@ class Dispatcher:
         self.auto = True
         self.closed = False
         self.last_tick: float | None = None
+        self.quiet_until: datetime | None = None
+        """After a send that was not made, refused by a 5xx or in doubt, no sending until then: in an
+        outage one send per :data:`TROUBLE_PAUSE` meets it, not one per tick."""
         self._lock = asyncio.Lock()
         self._was_running = False
         rate = self.services.settings.broadcast_rate
@@ -183,6 +187,9 @@ class Dispatcher:
             report.leader = await self.services.is_leader()
             if report.leader:
                 await self._housekeeping(report)
+            if self.quiet_until is not None and self.services.clock.now() < self.quiet_until:
+                return report  # Telegram was out of reach or in doubt a moment ago: let it recover
+            self.quiet_until = None
             try:
                 await self._send_due(report, DeliveryKind.PROMPT)
                 await self._send_due(report, DeliveryKind.REMINDER)
@@ -344,6 +351,7 @@ class Dispatcher:
             type(error).__name__,
             "nothing was sent" if outcome is Fate.NOT_SENT else "Telegram refused it",
         )
+        self.quiet_until = self.services.clock.now() + TROUBLE_PAUSE
         counts = outcome is Fate.REFUSED
         if item.kind == DeliveryKind.REMINDER and not counts:
             await self._release([item])
@@ -360,6 +368,7 @@ class Dispatcher:
         metrics = self.services.metrics
         kind = type(error).__name__
         metrics.ambiguous_sends.labels(what=item.kind).inc()
+        self.quiet_until = self.services.clock.now() + TROUBLE_PAUSE
         again = False
         if item.kind == DeliveryKind.PROMPT:
             now = self.services.clock.now()

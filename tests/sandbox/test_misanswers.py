@@ -6,7 +6,7 @@ import pytest
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import Application
 
-from bot.infra.transport import AiohttpRequest, Fate, fate, watch_wire
+from bot.infra.transport import AiohttpRequest, Fate, Wire, fate, watch_wire
 from sandbox import BotApiSandbox, Misanswer
 
 
@@ -82,3 +82,11 @@ async def test_no_connection_is_not_sent_and_a_json_error_is_refused(sandbox: Bo
         await request.shutdown()
     assert fate(unsent.value, wire) is Fate.NOT_SENT
     assert aino.messages == []
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(502, Fate.REFUSED), (503, Fate.REFUSED), (504, Fate.AMBIGUOUS)]
+)
+def test_a_gateway_page_says_whether_the_bot_api_was_reached(status: int, expected: Fate) -> None:
+    wire = Wire(left=True, status=status, body=b"<html><body>nginx</body></html>")
+    assert fate(NetworkError("Bad Gateway"), wire) is expected
