@@ -25,7 +25,7 @@ from bot.services.contributions import THEMES, Media
 from handlers import dialogue
 from handlers.callbacks import AnswerChoice, ObservationAction, ShareToggle
 from handlers.common import Button, Who, answer_callback, edit_callback_message, keyboard, reply, who
-from handlers.dialogue import Observing
+from handlers.dialogue import Form, Observing
 from handlers.flows import Input, Out, Pressed, Step
 from storage.models import Delivery, Submission
 
@@ -153,6 +153,13 @@ async def capture(step: Step, data: Input) -> None:
             undo = AnswerChoice(routed.answer.id, 0).encode()
             markup = keyboard([[(svc.catalog.plain(lang, "answer.button.was_observation"), undo)]])
         step.outs.append(await answered_out(session, svc, lang, routed.delivery, markup))
+    elif isinstance(routed, filing.IdeaStarted):
+        idea = routed.idea
+        step.open(Form("idea", "need", {"idea_id": idea.id, "title": idea.title}))
+        started = svc.t(lang, "idea.started_from_reply", title=idea.title or "")
+        step.outs.append(Out(started + "\n\n" + svc.t(lang, "idea.ask_need")))
+    elif isinstance(routed, filing.ExperimentLogged):
+        step.say("experiment.logged_from_reply")
     elif isinstance(routed, filing.AskWhichPrompt):
         markup = await which_prompt_markup(session, svc, lang, routed.observation, routed.open_deliveries)
         step.outs.append(Out(svc.t(lang, "answer.which_prompt"), markup))

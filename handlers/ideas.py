@@ -25,6 +25,7 @@ from handlers.flows import Input, Out, Step, settle_callback
 from messages import Html
 
 IDEA_STEPS = ("name", "need", "partners", "experiment")
+IDEA_FIELDS = {"need": "need", "partners": "partners", "experiment": "first_experiment"}
 
 
 def render_idea_page(svc: Services, lang: str, page: IdeaPage) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -113,13 +114,26 @@ async def idea_flow(step: Step, data: Input) -> None:
         step.open(form.at("need", collected))
         step.say("idea.ask_need")
         return
-    if current in ("need", "partners"):
-        collected[current] = None if data.skip else text
+    collected[current] = None if data.skip else text
+    if isinstance(collected.get("idea_id"), int):
+        # Started from a reply to an idea call: the idea is saved; each answer is written at once.
+        await contributions.fill_idea(
+            step.session,
+            membership=membership,
+            idea_id=int(collected["idea_id"]),
+            field=IDEA_FIELDS[current],
+            value=collected[current],
+            now=step.now,
+        )
+    if current != IDEA_STEPS[-1]:
         following = IDEA_STEPS[IDEA_STEPS.index(current) + 1]
         step.open(form.at(following, collected))
         step.say(f"idea.ask_{following}")
         return
-    collected["experiment"] = None if data.skip else text
+    if isinstance(collected.get("idea_id"), int):
+        step.close()
+        step.say("idea.saved", title=str(collected.get("title") or ""))
+        return
     idea = await contributions.save_idea(
         step.session,
         membership=membership,

@@ -134,6 +134,9 @@ def prompt_message(
     options = list(prompt.options or [])
     if options:
         parts.append(catalog.t(lang, "prompt.hint.checkin"))
+    elif prompt.kind in ("idea", "experiment"):
+        # A reply to these is an idea or an experiment-log entry (bot.services.capture).
+        parts.append(catalog.t(lang, f"prompt.hint.{prompt.kind}"))
     elif prompt.kind in ANSWERABLE_KINDS and prompt.kind != "loop":
         parts.append(catalog.t(lang, "prompt.hint.answer"))
     buttons = quick_reply_buttons(options, lang, delivery_id) if options else []

@@ -1,7 +1,9 @@
 """Filing a plain message from a participant: an answer to a prompt, or an observation.
 
 In order: a reply to a prompt answers that prompt (an observation when the prompt has closed), in
-the prompt's own process even when another process is the active one;
+the prompt's own process even when another process is the active one. A text reply to an open idea
+call *is* an idea (saved at once, and the guided idea dialogue goes on from its second question),
+and a text reply to an open experiment prompt is an entry in the experiment log;
 with exactly one prompt open the message answers that one; otherwise it is an observation, and
 with several prompts open the participant is asked which one it answers.
 """
@@ -40,6 +42,18 @@ class Answered:
 
 
 @dataclass(frozen=True)
+class IdeaStarted:
+    idea: Submission
+    """Saved from the reply (its title is the reply); the prompt counts as answered."""
+
+
+@dataclass(frozen=True)
+class ExperimentLogged:
+    entry: Submission
+    """An experiment-log entry saved from the reply; the prompt counts as answered."""
+
+
+@dataclass(frozen=True)
 class Observed:
     observation: Submission
     prompt_closed: bool
@@ -53,7 +67,7 @@ class AskWhichPrompt:
     """Stored as an observation; these prompts are open and the participant may say which it answers."""
 
 
-Routed = Answered | Observed | AskWhichPrompt
+Routed = Answered | Observed | AskWhichPrompt | IdeaStarted | ExperimentLogged
 
 
 async def store_observation(
@@ -86,13 +100,54 @@ async def store_answer(
     )
 
 
+async def store_contribution(
+    session: AsyncSession, *, delivery: Delivery, message: Incoming, now: datetime
+) -> IdeaStarted | ExperimentLogged | None:
+    """A text reply to an open idea call as an idea, to an open experiment prompt as a log entry."""
+    text = (message.text or "").strip()
+    kind = delivery.prompt.kind
+    if not text or kind not in ("idea", "experiment"):
+        return None
+    membership = delivery.membership
+    if kind == "idea":
+        saved = await contributions.save_idea(
+            session,
+            membership=membership,
+            title=text,
+            need=None,
+            partners=None,
+            first_experiment=None,
+            now=now,
+        )
+    else:
+        saved = await contributions.save_experiment(
+            session,
+            membership=membership,
+            idea_id=None,
+            title=None,
+            done=None,
+            happened=text,
+            learned=None,
+            obstacles=None,
+            now=now,
+        )
+    saved.prompt_id, saved.delivery_id = delivery.prompt_id, delivery.id
+    saved.chat_id, saved.message_id = message.chat_id, message.message_id
+    answers.mark_answered(delivery)
+    await session.flush()
+    return IdeaStarted(saved) if kind == "idea" else ExperimentLogged(saved)
+
+
 async def route_reply(
     session: AsyncSession, *, delivery: Delivery, message: Incoming, now: datetime
-) -> Answered | Observed:
+) -> Answered | Observed | IdeaStarted | ExperimentLogged:
     """A reply to ``delivery``'s message, filed in the delivery's own process: an answer while the
-    prompt is open, otherwise an observation."""
+    prompt is open (an idea or an experiment log for those prompts), otherwise an observation."""
     membership = delivery.membership
     if delivery.prompt.kind not in NOT_ANSWERS and answers.is_open(delivery.prompt, now):
+        contribution = await store_contribution(session, delivery=delivery, message=message, now=now)
+        if contribution is not None:
+            return contribution
         answer = await store_answer(
             session, membership=membership, message=message, delivery=delivery, now=now
         )

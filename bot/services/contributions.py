@@ -133,6 +133,30 @@ async def save_idea(
     return idea
 
 
+IDEA_DETAILS = ("need", "partners", "first_experiment")
+
+
+async def fill_idea(
+    session: AsyncSession,
+    *,
+    membership: Membership,
+    idea_id: int,
+    field: str,
+    value: str | None,
+    now: datetime,
+) -> Submission | None:
+    """One more answer of the idea dialogue for an idea already saved (one started from a reply),
+    written at once so that nothing is lost if the dialogue stops half-way. None if it is gone."""
+    if field not in IDEA_DETAILS:
+        raise ValueError(f"not an idea detail: {field}")
+    idea = await session.get(Submission, idea_id)
+    if idea is None or idea.membership_id != membership.id or idea.kind != "idea":
+        return None
+    setattr(idea, field, value)
+    idea.updated_at = now
+    return idea
+
+
 async def similar_ideas(
     session: AsyncSession,
     *,
