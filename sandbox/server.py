@@ -3,9 +3,11 @@
 :class:`BotApiSandbox` is an aiohttp server that answers the Bot API methods Välitupa uses the way
 api.telegram.org answers them (status codes, error descriptions, Message objects PTB can parse), so a
 real ``telegram.ext.Application`` runs against it unchanged. Tests drive it from the other side with
-simulated users (:meth:`BotApiSandbox.user`), inject faults (429, 403, any error), hold requests on
-the wire, and read back every request the bot made, each checked against the official Bot API
-description. The methods live in :mod:`sandbox.methods`; this module dispatches and records.
+simulated users (:meth:`BotApiSandbox.user`), inject faults (429, 403, any error) and wrong answers
+(:meth:`BotApiSandbox.misanswer_next`: an HTML 500, a cut or unreadable 200, a read timeout or a
+reset after the call was carried out, a slow answer), hold requests on the wire, and read back
+every request the bot made, each checked against the official Bot API description. The methods live
+in :mod:`sandbox.methods`; this module dispatches and records.
 
 Everything runs on the test's event loop. Waiting is event-driven: long polls, ``next_message`` and
 ``wait_until`` wake on the change they wait for, never on a timer.

@@ -153,3 +153,25 @@ async def test_a_failing_chat_action_does_not_stop_the_digest(bot, sandbox) -> N
     assert (shown[0].get("text") or "").startswith("📋 Kooste")
     assert any("document" in m for m in shown)
     assert sandbox.stats["500"] == 1
+
+
+async def test_a_digest_whose_file_did_not_go_out_says_so_and_is_not_called_sent(
+    bot, sandbox, caplog
+) -> None:
+    process = await bot.create_process()
+    fanni = sandbox.user(7301, first_name="Fanni", language_code="fi")
+    await bot.join(fanni, process, facilitator=True)
+    await seed(bot, process, [Person(7302, "Aino")])
+    await bot.say(sandbox.user(7302), "Pihan penkit kaipaavat korjausta.")
+    sandbox.fail_next("sendDocument", error_code=500)
+
+    before = len(fanni.messages)
+    with caplog.at_level(logging.WARNING):
+        await bot.command(fanni, "/digest")
+
+    shown = fanni.messages[before:]
+    assert (shown[0].get("text") or "").startswith("📋 Kooste")
+    assert not any("document" in m for m in shown)
+    assert shown[-1].get("text") == bot.t("fi", "sends.digest_partly_sent")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("bot.", "handlers."))]
+    assert len(lines) == 1 and "incomplete" in lines[0] and "document refused" in lines[0], lines
