@@ -18,7 +18,15 @@ from sandbox import Misanswer
 from storage.models import Delivery, Prompt
 from tests.support.config import make_settings
 from tests.support.outbox import JOINED, due_rows
-from tests.support.programme import Person, dispatcher, seed, sends_by_chat, start_harness
+from tests.support.programme import (
+    Person,
+    dispatcher,
+    next_event,
+    run_until,
+    seed,
+    sends_by_chat,
+    start_harness,
+)
 
 NEWS = "Työpajan paikka vaihtui: tervetuloa seurakuntasaliin!"
 
@@ -175,3 +183,40 @@ async def test_a_digest_whose_file_did_not_go_out_says_so_and_is_not_called_sent
     assert shown[-1].get("text") == bot.t("fi", "sends.digest_partly_sent")
     lines = [r.getMessage() for r in caplog.records if r.name.startswith(("bot.", "handlers."))]
     assert len(lines) == 1 and "incomplete" in lines[0] and "document refused" in lines[0], lines
+
+
+async def test_a_reminder_in_doubt_is_not_repeated(bot, sandbox, caplog) -> None:
+    process = await bot.create_process()
+    await seed(bot, process, [Person(7401, "Aino")])
+    # Up to the moment the first reminder is due, then its send is reset after it was carried out.
+    while True:
+        async with bot.db.session() as session:
+            remind_at = await session.scalar(
+                select(Delivery.remind_at)
+                .where(
+                    Delivery.state == "sent", Delivery.reminded_at.is_(None), Delivery.remind_at.is_not(None)
+                )
+                .order_by(Delivery.remind_at)
+                .limit(1)
+            )
+        if remind_at is not None:
+            break
+        event = await next_event(bot)
+        assert event is not None
+        await run_until(bot, event)
+    await run_until(bot, remind_at - timedelta(seconds=1))
+    sent_before = len(sandbox.calls("sendMessage"))
+    sandbox.misanswer_next("sendMessage", Misanswer.RESET)
+
+    with caplog.at_level(logging.WARNING):
+        await run_until(bot, remind_at + timedelta(days=1))
+
+    [hit] = [c for c in sandbox.calls("sendMessage")[sent_before:] if c.misanswer]
+    async with bot.db.session() as session:
+        reminded = await session.scalar(select(Delivery).where(Delivery.remind_at == remind_at))
+    assert reminded is not None and reminded.reminded_at is not None
+    assert reminded.reminder_message_id is None and reminded.state == "sent"
+    text = str(hit.params["text"])
+    assert sum(str(c.params.get("text")) == text for c in sandbox.calls("sendMessage")) == 1
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]
+    assert len(lines) == 1 and lines[0].startswith("reminder") and "not sent again" in lines[0], lines
