@@ -126,6 +126,7 @@ class Room:
         router.add_get("/app/api/p/{pid}/overview", self.guard(self.overview))
         router.add_get("/app/api/p/{pid}/items", self.guard(self.items))
         router.add_post("/app/api/p/{pid}/items/{ref}/hidden", self.guard(self.set_hidden))
+        router.add_get("/app/api/p/{pid}/ideas", self.guard(self.ideas))
         router.add_post("/app/api/p/{pid}/merge", self.guard(self.merge))
         router.add_get("/app/api/p/{pid}/programme", self.guard(self.programme))
         router.add_post("/app/api/p/{pid}/programme/{key}", self.guard(self.save_prompt))
@@ -256,6 +257,11 @@ class Room:
         if not found:
             return _json({"error": "not_found"}, 404)
         return _json({"id": ref, "hidden": hidden})
+
+    async def ideas(self, session: AsyncSession, entered: Entered) -> web.Response:
+        assert entered.process is not None
+        targets = await room.merge_targets(session, entered.process.id)
+        return _json({"ideas": [{"id": idea_id, "title": title} for idea_id, title in targets]})
 
     async def merge(self, session: AsyncSession, entered: Entered) -> web.Response:
         assert entered.process is not None

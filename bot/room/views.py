@@ -120,7 +120,6 @@ def item_page_json(page: ItemPage, catalog: Catalog, lang: str, tz: ZoneInfo) ->
         "offset": page.offset,
         "items": [_item(item, labels) for item in page.items],
         "groups": [labels.group(group) for group in page.groups],
-        "ideas": [{"id": idea_id, "title": title} for idea_id, title in page.ideas],
     }
 
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.digest_model import Participation
+from bot.domain.digest_model import DigestFacts, IdeaFacts, Participation, SentCount
 from bot.domain.digest_sections import Audience, participation
 from bot.domain.privacy import Attribution, DigestAttribution, Group, Partition, cell_partition
 from bot.domain.process import phase_at
 from bot.domain.programme import ProcessSpec, parse_process
 from bot.domain.programme.edit import EditProblems, PromptEdit, edit_prompt
-from bot.domain.states import Consent
+from bot.domain.states import Consent, DeliveryState
 from bot.services import digest as digests
 from bot.services.facilitator_views import Roster, roster
 from bot.services.outbox import ProgrammeChange, replace_programme
@@ -43,6 +44,7 @@ __all__ = [
     "RoomAccess",
     "access",
     "item_page",
+    "merge_targets",
     "overview",
     "programme_prompts",
     "save_prompt",
@@ -88,11 +90,63 @@ async def access(session: AsyncSession, *, user_id: int) -> RoomAccess | None:
     )
 
 
-async def _audience(session: AsyncSession, process: Process, now: datetime) -> tuple[Audience, Participation]:
-    facts = await digests.load_digest_facts(
-        session, process_id=process.id, start=process.created_at, end=now, now=now
+async def _counts(session: AsyncSession, statement: Any) -> dict[int, int]:
+    return {int(key): int(count) for key, count in (await session.execute(statement)).all()}
+
+
+async def _participation_facts(session: AsyncSession, process: Process, now: datetime) -> DigestFacts:
+    """What the digest's participation section needs for the whole process so far: a few grouped
+    counts (no texts, no ideas, no chart weeks)."""
+    contributions = await _counts(
+        session,
+        select(Submission.membership_id, func.count())
+        .where(Submission.process_id == process.id, Submission.hidden.is_(False), Submission.created_at < now)
+        .group_by(Submission.membership_id),
     )
-    assert facts is not None
+    supports = await _counts(
+        session,
+        select(Support.membership_id, func.count())
+        .join(Submission, Submission.id == Support.idea_id)
+        .where(Submission.process_id == process.id)
+        .group_by(Support.membership_id),
+    )
+    sent = [
+        SentCount(int(prompt_id), int(count), int(answered or 0))
+        for prompt_id, count, answered in await session.execute(
+            select(
+                Delivery.prompt_id,
+                func.count(),
+                func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
+            )
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+            .where(Prompt.process_id == process.id, Delivery.sent_at.is_not(None))
+            .group_by(Delivery.prompt_id)
+        )
+    ]
+    return DigestFacts(
+        process_id=process.id,
+        process_name=process.name,
+        timezone=process.timezone,
+        start=process.created_at,
+        end=now,
+        now=now,
+        process_end=process.end_at,
+        min_group=max(1, process.min_group or 1),
+        organisations=await digests.organisation_names(session, process.id),
+        roles=ROLES,
+        workshops=(),
+        prompts=await digests.prompt_infos(session, process.id),
+        members=await digests.load_members(session, process.id),
+        contributions=contributions,
+        supports_given=supports,
+        sent=sent,
+        ideas=IdeaFacts(0, 0, 0, ()),
+        hours=(),
+    )
+
+
+async def _audience(session: AsyncSession, process: Process, now: datetime) -> tuple[Audience, Participation]:
+    facts = await _participation_facts(session, process, now)
     audience = Audience.of(facts)
     return audience, participation(facts, audience)
 
@@ -162,8 +216,6 @@ class ItemPage:
     total: int
     offset: int
     groups: tuple[Group, ...]
-    ideas: tuple[tuple[int, str], ...]
-    """Every visible idea (id, title): what an idea may be merged into."""
 
 
 def _phase_bounds(starts: Sequence[datetime], phase: int) -> list[ColumnElement[bool]]:
@@ -255,10 +307,11 @@ async def item_page(session: AsyncSession, process: Process, filters: ItemFilter
         )
         for item, count, texts in rows
     )
-    return ItemPage(items, total, filters.offset, cells.order, await _merge_targets(session, process.id))
+    return ItemPage(items, total, filters.offset, cells.order)
 
 
-async def _merge_targets(session: AsyncSession, process_id: int) -> tuple[tuple[int, str], ...]:
+async def merge_targets(session: AsyncSession, process_id: int) -> tuple[tuple[int, str], ...]:
+    """Every visible idea of the process (id, title), oldest first: what an idea may be merged into."""
     rows = await session.execute(
         select(Submission.id, Submission.title)
         .where(

@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const state = { initData: "", lang: "fi", texts: {}, process: null, processes: [], view: "overview", stack: [] };
+  const state = { seq: 0, initData: "", lang: "fi", texts: {}, process: null, processes: [], view: "overview", stack: [] };
   const main = document.getElementById("view");
   const statusLine = document.getElementById("status");
 
@@ -98,7 +98,10 @@
       init.body = JSON.stringify(init.json);
       delete init.json;
     }
+    const asked = state.seq;
     const response = await fetch(path, init);
+    // A tab chosen meanwhile wins: an answer for the one left behind is not shown.
+    if (asked !== state.seq) throw Object.assign(new Error("stale"), { stale: true });
     if (response.status === 401 || response.status === 403) throw Object.assign(new Error("refused"), { refused: true });
     return response;
   }
@@ -152,6 +155,7 @@
   }
 
   function selectTab(view) {
+    state.seq += 1;
     state.view = view;
     state.stack = [];
     updateBack();
@@ -164,6 +168,7 @@
   }
 
   function failed(error) {
+    if (error && error.stale) return;
     if (error && error.refused) refuse();
     else say(t("room.ui.failed"), true);
   }
@@ -174,7 +179,7 @@
   }
 
   function show(...nodes) {
-    main.replaceChildren(...nodes);
+    main.replaceChildren(...nodes.flat());
     const first = main.querySelector("h2");
     if (first) first.focus({ preventScroll: true });
   }
@@ -277,7 +282,7 @@
     return form;
   }
 
-  function itemCard(item, page) {
+  function itemCard(item) {
     const meta = el("div", { class: "meta" },
       el("span", { text: t("room.ui.kind." + item.kind) + " #" + item.id }),
       el("span", { text: item.when }),
@@ -297,7 +302,7 @@
       el("button", { type: "button", class: item.hidden ? "" : "danger", text: item.hidden ? t("room.ui.unhide") : t("room.ui.hide"),
         onclick: () => setHidden(item, !item.hidden) }));
     if (item.kind === "idea" && !item.hidden) {
-      actions.append(el("button", { type: "button", text: t("room.ui.merge"), onclick: () => mergeForm(card, item, page) }));
+      actions.append(el("button", { type: "button", text: t("room.ui.merge"), onclick: () => mergeForm(card, item).catch(failed) }));
     }
     card.append(actions);
     return card;
@@ -310,8 +315,10 @@
     say(hidden ? t("room.ui.hidden_badge") + ": #" + item.id : t("room.ui.unhide") + ": #" + item.id);
   }
 
-  function mergeForm(card, item, page) {
-    const targets = page.ideas.filter((idea) => idea.id !== item.id);
+  async function mergeForm(card, item) {
+    if (card.querySelector(".merge-form")) return;
+    const { body } = await json(base() + "ideas");
+    const targets = body.ideas.filter((idea) => idea.id !== item.id);
     const select = el("select", { name: "kept", id: "merge-kept-" + item.id },
       targets.map((idea) => el("option", { value: idea.id }, "#" + idea.id + " " + idea.title)));
     const form = el("form", { class: "form merge-form", onsubmit: async (event) => {
@@ -335,7 +342,7 @@
     if (filters.hidden) params.set("hidden", "1");
     if (more) params.set("offset", String(more));
     const { body } = await json(base() + "items?" + params.toString());
-    const list = el("div", { id: "items", "aria-live": "polite" }, body.items.map((item) => itemCard(item, body)));
+    const list = el("div", { id: "items", "aria-live": "polite" }, body.items.map((item) => itemCard(item)));
     if (more) {
       document.getElementById("more")?.remove();
       document.getElementById("items").append(...list.childNodes);
