@@ -79,10 +79,12 @@ async def test_a_merge_in_the_room_moves_the_supports_to_the_kept_idea(room: Roo
     await card.get_by_role("button", name="Yhdistä", exact=True).click()
     supports = len(SUPPORTS[0]) + len(SUPPORTS[1])
     await expect(page.locator("#status")).to_have_text(
-        f"Yhdistetty ideaan #{kept}. Kannatuksia on nyt {supports}."
+        room.bot.catalog.plain("fi", "room.ui.merged", kept=kept, supports=supports)
     )
     await expect(page.locator(f"article[data-id='{merged}']")).to_have_count(0)
-    await expect(page.locator(f"article[data-id='{kept}'] .supports")).to_have_text(f"{supports} kannatusta")
+    await expect(page.locator(f"article[data-id='{kept}'] .supports")).to_have_text(
+        room.bot.catalog.plain("fi", "room.ui.supports", count=supports)
+    )
     async with room.bot.db.session() as session:
         count = await session.scalar(select(func.count()).select_from(Support).where(Support.idea_id == kept))
     assert count == supports
