@@ -148,7 +148,7 @@ async def broadcast_run(
         _env_file=None,  # type: ignore[call-arg]
     )
     services = Services(settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="bench")
-    application = build_application(services, with_updater=False)
+    application = build_application(services)
     await application.initialize()
     dispatcher = services.dispatcher
     assert dispatcher is not None

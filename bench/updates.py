@@ -1,7 +1,8 @@
 """How many participant messages Välitupa handles per second, and how fast each is acknowledged.
 
 Simulated participants send observations through the Bot API sandbox; the real Application (long
-polling, SQLite file with WAL) stores each and answers with its acknowledgement. In the same run a
+polling through its durable inbox, SQLite file with WAL) stores each update in the inbox, files it and
+answers with its acknowledgement. In the same run a
 bare python-telegram-bot echo bot on the same sandbox gives the baseline: what PTB and the sandbox
 cost without Välitupa's work. The goal is measured against the echo bot as PTB ships it (httpx);
 Välitupa talks to the Bot API through its own aiohttp transport (``bot/transport.py``), so the
@@ -37,6 +38,7 @@ from bot.app import build_application
 from bot.context import Services
 from bot.domain.clock import SystemClock
 from bot.infra.transport import AiohttpRequest
+from bot.infra.updates import Poller
 from bot.runner import ALLOWED_UPDATES
 from bot.settings import Settings
 from messages import default_catalog
@@ -95,13 +97,35 @@ async def offered_load(sandbox: BotApiSandbox, users: int, rate: float, seconds:
     return latencies
 
 
-async def start_polling(application: Application) -> None:
+async def start_polling(application: Application) -> Poller | None:
+    """Start a bot: the echo bots on PTB's updater, Välitupa on its inbox poller (as ``valitupa run``)."""
     await application.initialize()
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
+    services = application.bot_data.get("services")
+    if isinstance(services, Services) and services.updates is not None:
+        poller = Poller(application, services.updates, allowed_updates=ALLOWED_UPDATES, timeout=1)
+        await poller.start()
+        return poller
     assert application.updater is not None
     await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    return None
+
+
+async def stop_polling(application: Application, poller: Poller | None) -> None:
+    if poller is not None:
+        await poller.stop()
+        services = application.bot_data["services"]
+        assert services.updates is not None
+        await services.updates.stop()
+    else:
+        assert application.updater is not None
+        await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+    if application.post_shutdown is not None:
+        await application.post_shutdown(application)
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -177,14 +201,11 @@ async def measure(
     assert driver.stdout is not None
     url = (await driver.stdout.readline()).decode().strip()
     application = await make(url)
-    await start_polling(application)
+    poller = await start_polling(application)
     try:
         result = (await driver.stdout.readline()).decode()
     finally:
-        assert application.updater is not None
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
+        await stop_polling(application, poller)
         await driver.communicate(b"\n")
     return dict(json.loads(result))
 

@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
+from telegram.ext import Application, ContextTypes
 
 from bot.context import Ctx, Services, services_of
 from bot.infra.commands import publish_commands
-from bot.infra.logs import handling
+from bot.infra.inbox import UpdateTakenOver
 from bot.infra.ratelimit import PacedRateLimiter
 from bot.infra.transport import AiohttpRequest
-from bot.infra.web import prune_job
+from bot.infra.updates import UpdateInbox, prune_job, release_departed_queues
 from bot.jobs.claims import release_departed_claims
 from bot.jobs.digest_job import run_due_digests
 from bot.jobs.dispatcher import TICK_INTERVAL_S, Dispatcher
@@ -53,34 +52,6 @@ from messages import DEFAULT_LANGUAGE, normalise_language
 log = logging.getLogger(__name__)
 
 Feature = Callable[[Application], None]
-
-
-class PerUserUpdateProcessor(BaseUpdateProcessor):
-    """Updates run concurrently, but one person's updates run in the order they were sent."""
-
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        user = update.effective_user if isinstance(update, Update) else None
-        with handling(update.update_id if isinstance(update, Update) else None):
-            if user is None:
-                await coroutine
-                return
-            lock = self._locks.setdefault(user.id, asyncio.Lock())
-            try:
-                async with lock:
-                    await coroutine
-            finally:
-                if not lock.locked() and self._locks.get(user.id) is lock:
-                    del self._locks[user.id]
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
 
 
 # Every handler module, in the order PTB tries them. Order matters in three places: the guard
@@ -118,14 +89,17 @@ def leader_duties(services: Services) -> LeaderDuties:
             Duty("departed-claims", release_departed_claims, every=TICK_INTERVAL_S),
             Duty("weekly-digests", run_due_digests, every=30.0, at_start=True),
             Duty("retention", retention_job, every=60.0),
+            Duty("departed-inbox-claims", release_departed_queues, every=TICK_INTERVAL_S),
             Duty("prune-update-ids", prune_job, every=60.0),
             Duty("shared-upkeep", shared.upkeep, every=10.0),
         ],
     )
 
 
-def build_application(services: Services, *, with_updater: bool = True) -> Application:
-    """The Application with every feature registered, the outbox dispatcher and the leader duties."""
+def build_application(services: Services) -> Application:
+    """The Application with every feature registered, the durable inbox that feeds it updates
+    (webhook or :class:`bot.infra.updates.Poller`: PTB's own updater and update queue are not used),
+    the outbox dispatcher and the leader duties."""
     # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after and friends), so PTB
     # does not warn about the coming change on every 429; bot.infra.ratelimit reads both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -139,19 +113,18 @@ def build_application(services: Services, *, with_updater: bool = True) -> Appli
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=Ctx))
         .rate_limiter(PacedRateLimiter(bulk_per_second=settings.broadcast_rate, metrics=services.metrics))
-        .concurrent_updates(PerUserUpdateProcessor(64))
         .request(services.transports[0])
         .get_updates_request(services.transports[1])
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
+        .updater(None)
     )
-    if not with_updater:
-        builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
     for register in FEATURES:
         register(application)
     application.add_error_handler(on_error)
+    services.updates = UpdateInbox(application, concurrency=64)
     services.dispatcher = Dispatcher(application)
     services.duties = leader_duties(services)
     return application
@@ -174,10 +147,14 @@ async def _post_init(application: Application) -> None:
     else:
         services.duties.schedule(job_queue)
     await services.duties.start(application)
+    assert services.updates is not None
+    await services.updates.start()
 
 
 async def _post_shutdown(application: Application) -> None:
     services = services_of(application.bot_data)
+    if services.updates is not None:
+        await services.updates.stop()
     if services.dispatcher is not None:
         await services.dispatcher.stop(application)
 
@@ -197,6 +174,10 @@ async def on_error(update: object, context: Ctx) -> None:
     does not flood it; the logs and ``valitupa_handler_errors_total`` count every occurrence.
     """
     error = context.error
+    if isinstance(error, UpdateTakenOver):
+        # Another instance handled this update meanwhile; its effects were rolled back here.
+        log.info("update %s was handled by another instance; nothing done twice", error)
+        return
     services = context.services
     kind = type(error).__name__ if error is not None else "UnknownError"
     services.metrics.handler_errors.labels(kind=kind).inc()

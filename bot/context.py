@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from telegram.request import BaseRequest
 
     from bot.infra.leader import Leader
+    from bot.infra.updates import UpdateInbox
     from bot.jobs.dispatcher import Dispatcher
     from bot.jobs.duties import LeaderDuties
 
@@ -36,6 +37,8 @@ class Services:
     # Set by the composition root (bot.app.build_application) for every Application it builds.
     dispatcher: Dispatcher | None = None
     duties: LeaderDuties | None = None
+    # The durable inbox every update goes through (bot.infra.updates), set with the dispatcher.
+    updates: UpdateInbox | None = None
     # PTB's two transports, kept so a start that fails half-way (a refused token) can still close them.
     transports: tuple[BaseRequest, ...] = ()
     # Set by the Runtime on PostgreSQL; None means this instance always leads (SQLite, tests).
@@ -46,7 +49,7 @@ class Services:
     # When each kind of error was last reported to the operator chat (kind -> time), per running bot.
     error_reports: dict[str, datetime] = field(default_factory=dict)
     # Leader-job bookkeeping: when each claimant instance was first seen without a session, and
-    # when processed update ids were last pruned.
+    # when handled update ids were last pruned.
     absent_instances: dict[str, float] = field(default_factory=dict)
     updates_pruned_at: datetime | None = None
 

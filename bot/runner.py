@@ -9,8 +9,12 @@ webhook behind the proxy. Long polling cannot be shared (Telegram answers a seco
 with a conflict), so in polling mode only the leader polls, and another instance starts polling
 within seconds of taking over.
 
+Every update is stored in the durable inbox before it is acknowledged (:mod:`bot.infra.inbox`), and
+handled from there in order per person (:mod:`bot.infra.updates`).
+
 SIGTERM (or SIGINT) stops in this order: new webhook updates get 503 and polling stops; the updates
-in hand and the dispatcher's delivery in hand finish (the dispatcher sees ``Services.stopping`` and
+in hand (those queued stay in the inbox for the next start) and the dispatcher's delivery in hand
+finish (the dispatcher sees ``Services.stopping`` and
 releases what it claimed but did not send); leadership is released; everything closes. All of it is
 bounded by :data:`STOP_TIMEOUT` so the process is gone before an orchestrator's kill.
 """
@@ -36,6 +40,7 @@ from bot.context import Services
 from bot.domain.clock import Clock, SystemClock
 from bot.infra.leader import InstanceLock, Leader, migration_lock, sqlite_path
 from bot.infra.logs import bind
+from bot.infra.updates import Poller
 from bot.infra.web import TelegramWatch, WebhookRoute, WebServer, webhook_path
 from bot.settings import HINTS, Settings, SettingsError
 from messages import default_catalog
@@ -91,6 +96,7 @@ class Runtime:
         self.services: Services | None = None
         self.application: Application | None = None
         self.server: WebServer | None = None
+        self.poller: Poller | None = None
         self.leader: Leader | None = None
         self.telegram = TelegramWatch()
         self.stopping = asyncio.Event()
@@ -130,7 +136,7 @@ class Runtime:
         self.leader = Leader(self.db, instance=services.instance)
         services.leader = self.leader
         services.stopping = self.stopping
-        application = build_application(services, with_updater=not self.webhook)
+        application = build_application(services)
         self.application = application
         self.server = WebServer(
             application,
@@ -205,19 +211,19 @@ class Runtime:
 
     async def _start_polling(self) -> None:
         assert self.application is not None
-        assert self.application.updater is not None
+        assert self.services is not None
+        assert self.services.updates is not None
         async with self._polling_lock:
-            if self.application.updater.running or self.stopping.is_set():
+            if self.stopping.is_set() or (self.poller is not None and self.poller.running):
                 return
-            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            self.poller = Poller(self.application, self.services.updates, allowed_updates=ALLOWED_UPDATES)
+            await self.poller.start()
             log.info("polling for updates")
 
     async def _stop_polling(self) -> None:
-        if self.application is None or self.application.updater is None:
-            return
         async with self._polling_lock:
-            if self.application.updater.running:
-                await self.application.updater.stop()
+            if self.poller is not None:
+                await self.poller.stop()
 
     async def _follow_leadership(self) -> None:
         """Polling mode on PostgreSQL: poll while leading, stop when leadership is lost."""
@@ -249,8 +255,11 @@ class Runtime:
         try:
             async with asyncio.timeout(max(1.0, STOP_TIMEOUT - 2.5)):
                 await self._stop_polling()
+                if self.services is not None and self.services.updates is not None:
+                    # The updates in hand finish; the queued ones stay in the inbox for the next start.
+                    await self.services.updates.stop()
                 if application is not None and application.running:
-                    # Handles every update already received and waits for the running jobs.
+                    # Waits for the running jobs.
                     await application.stop()
         except TimeoutError:
             log.error("updates or jobs in hand did not finish in time; stopping anyway")

@@ -5,6 +5,10 @@ do not block the writer, a busy timeout so a CLI command beside the running bot 
 thread, not the event loop) instead of failing, foreign keys on (cascading deletes are how
 ``/forget`` works), and one pooled connection so writes in this process never race each other.
 PostgreSQL is for production and for several instances.
+
+:func:`on_write` lets the caller of a piece of code join its writing units of work: while the durable
+inbox handles an update, the first unit that writes also marks the update handled, in the same
+transaction (see :mod:`bot.infra.inbox`).
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +94,57 @@ def _is_transient(error: BaseException) -> bool:
     return False
 
 
+class WriteHook(Protocol):
+    """Told about the units of work that write, while :func:`on_write` holds it."""
+
+    async def before_commit(self, session: AsyncSession) -> None:
+        """Runs in the writing unit's transaction, just before its commit; raising rolls it back."""
+
+    def committed(self) -> None:
+        """The unit whose ``before_commit`` ran last has been committed."""
+
+
+_write_hook: ContextVar[WriteHook | None] = ContextVar("valitupa_write_hook", default=None)
+
+
+@contextmanager
+def on_write(hook: WriteHook) -> Iterator[None]:
+    """Within this block (and the tasks it starts), every :meth:`Database.run` whose unit of work
+    writes calls ``hook.before_commit(session)`` in that unit's transaction and ``hook.committed()``
+    after its commit."""
+    token = _write_hook.set(hook)
+    try:
+        yield
+    finally:
+        _write_hook.reset(token)
+
+
+class UnitSession(Session):
+    """The sessions of :class:`Database`; they note whether a unit of work has written."""
+
+
+WROTE = "valitupa_wrote"
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+def _note_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.deleted or session.dirty:
+        session.info[WROTE] = True
+
+
+event.listen(UnitSession, "do_orm_execute", _note_statement)
+event.listen(UnitSession, "before_flush", _note_flush)
+
+
+def _wrote(session: AsyncSession) -> bool:
+    """Whether the unit of work wrote: a DML statement, a flush, or changes waiting for the commit's."""
+    return bool(session.info.get(WROTE) or session.new or session.deleted or session.dirty)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
         """``schema`` (PostgreSQL only) puts every table in that schema; tests use one per test."""
@@ -115,7 +172,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=UnitSession
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -157,12 +216,24 @@ class Database:
         nothing is half-written and nothing a user sent is lost. ``work`` may therefore run more than
         once: it must have no side effects outside the session (no Telegram call, no file written,
         no in-memory state changed); do those after ``run`` returns.
+
+        Under :func:`on_write`, a unit that writes calls the hook before its commit (and again on a
+        retry: the hook's statements are part of the unit).
         """
         delay = first_delay
+        hook = _write_hook.get()
         for attempt in range(1, attempts + 1):
             try:
                 async with self.session() as session:
-                    return await work(session)
+                    result = await work(session)
+                    joined = hook is not None and _wrote(session)
+                    if joined:
+                        assert hook is not None
+                        await hook.before_commit(session)
+                if joined:
+                    assert hook is not None
+                    hook.committed()
+                return result
             except Exception as error:
                 if attempt == attempts or not _is_transient(error):
                     raise

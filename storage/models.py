@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -291,13 +292,43 @@ class DigestRun(Base):
     __table_args__ = (UniqueConstraint("process_id", "due_at"),)
 
 
-class ProcessedUpdate(Base):
-    """Update ids already handled, so a webhook delivered twice is processed once."""
+class InboxUpdate(Base):
+    """Every update from Telegram, written before it is acknowledged and handled from here.
 
-    __tablename__ = "processed_updates"
+    ``body`` (the update as Telegram sent it) and ``user_id`` are kept only until the update is
+    handled; then only ``update_id`` (for deduplication of a redelivery) and the times stay, and the
+    row is pruned after 48 hours. See :mod:`bot.infra.inbox`.
+    """
+
+    __tablename__ = "inbox"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Whose update it is: the order is kept per person. None for an update without a sender, and
+    # once handled.
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    body: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(index=True)
+    handled_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "ix_inbox_unhandled",
+            "user_id",
+            "update_id",
+            postgresql_where=text("handled_at IS NULL"),
+            sqlite_where=text("handled_at IS NULL"),
+        ),
+    )
+
+
+class InboxClaim(Base):
+    """Which instance handles a person's inbox rows now (PostgreSQL, several instances)."""
+
+    __tablename__ = "inbox_claims"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    instance: Mapped[str] = mapped_column(String(200), index=True)
+    claimed_at: Mapped[datetime]
 
 
 class Share(Base):

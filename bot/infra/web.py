@@ -5,40 +5,38 @@ The same server runs in both modes (``LISTEN_HOST``/``LISTEN_PORT``); the webhoo
 when ``WEBHOOK_URL`` is set, at that URL's path (a TLS proxy in front forwards to it).
 
 A webhook request is trusted only with the right ``X-Telegram-Bot-Api-Secret-Token`` (compared in
-constant time; 403 otherwise) and only if the body is an update (400 otherwise). Its update id is then
-recorded in ``processed_updates`` in its own committed unit of work *before* the update is queued, so
-an update Telegram delivers again — after a timeout, or to another instance — is handled once. The
-answer is 200 as soon as the update is queued: handling happens on the Application's update
-processor, in order per user. If the database cannot record the id the answer is 503 and Telegram
-delivers the update again later; nothing is lost. While the process stops, new updates get 503 too,
-so Telegram hands them to another instance or to this one after its restart.
+constant time; 403 otherwise) and only if the body is an update (400 otherwise: not JSON, NaN or
+Infinity, nesting deeper than any update, an integer past 64 bits, or nothing PTB can read). The
+update is then written to the durable inbox (:mod:`bot.infra.inbox`) and committed *before* the 200,
+so from that answer on it survives any crash; an update Telegram delivers again — after a timeout,
+or to another instance — finds its row and is handled once. If the database cannot store it the
+answer is 503 and Telegram delivers it again later; nothing is lost. While the process stops, new
+updates get 503 too, so Telegram hands them to another instance or to this one after its restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ExtBot
 
 from bot.context import Services
 from bot.domain.states import DeliveryState
 from bot.room.api import Room
-from storage.dialects import insert_ignoring_conflicts
-from storage.models import Delivery, ProcessedUpdate
+from bot.infra import inbox
+from storage.models import Delivery, InboxUpdate
 
 log = logging.getLogger(__name__)
 
@@ -51,62 +49,13 @@ TELEGRAM_PROBE_INTERVAL_S = 60.0
 DATABASE_TIMEOUT_S = 3.0
 # /metrics reads the outbox at most this often, however often it is scraped.
 GAUGE_REFRESH_S = 5.0
-# Telegram gives up redelivering an update after 24 hours; keep ids a week to be safe.
-PROCESSED_UPDATES_KEEP = timedelta(days=7)
-PRUNE_EVERY = timedelta(hours=1)
 # What generate_latest() writes.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_PROCESSED_UPDATES = cast(Table, ProcessedUpdate.__table__)
 
 
 def webhook_path(webhook_url: str) -> str:
     """The path the webhook is served at: that of ``WEBHOOK_URL`` (``/`` when it has none)."""
     return urlsplit(webhook_url).path or "/"
-
-
-def parse_update(data: object, bot: ExtBot[Any]) -> Update | None:
-    """The Update in a webhook body, or None when the body is not one.
-
-    An update is a JSON object with a non-negative integer ``update_id`` and exactly one payload
-    object beside it, which PTB can read.
-    """
-    if not isinstance(data, dict):
-        return None
-    update_id = data.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-        return None
-    payloads = [key for key in data if key != "update_id"]
-    if len(payloads) != 1 or not isinstance(data[payloads[0]], dict):
-        return None
-    try:
-        return Update.de_json(data, bot)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-async def record_update(session: AsyncSession, *, update_id: int, now: datetime) -> bool:
-    """Remember an update id; False when it was already there (a redelivery)."""
-    statement = insert_ignoring_conflicts(session, _PROCESSED_UPDATES, ("update_id",))
-    result: Any = await session.execute(statement.values(update_id=update_id, received_at=now))
-    return bool(result.rowcount == 1)
-
-
-async def prune_processed_updates(session: AsyncSession, *, before: datetime) -> int:
-    result: Any = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.received_at < before))
-    return int(result.rowcount or 0)
-
-
-async def prune_job(services: Services, bot: ExtBot[Any], now: datetime) -> None:
-    """Leader duty: forget update ids older than a week, at most once an hour."""
-    last = services.updates_pruned_at
-    if last is not None and now - last < PRUNE_EVERY:
-        return
-    services.updates_pruned_at = now
-    removed = await services.db.run(
-        lambda session: prune_processed_updates(session, before=now - PROCESSED_UPDATES_KEEP)
-    )
-    if removed:
-        log.info("forgot %d processed update ids older than a week", removed)
 
 
 class TelegramWatch:
@@ -170,7 +119,7 @@ class WebMetrics:
         )
         self.processed_updates = Gauge(
             "valitupa_processed_updates",
-            "Webhook update ids remembered for deduplication.",
+            "Updates in the inbox: waiting to be handled, or handled ids kept for deduplication.",
             registry=registry,
         )
 
@@ -253,29 +202,23 @@ class WebServer:
         if self.refusing:
             self.metrics.webhook_requests.labels(outcome="refused").inc()
             return web.Response(status=503, text="shutting down")
-        try:
-            data = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        update = parse_update(data, self.application.bot)
-        if update is None:
+        received = inbox.parse_update(inbox.decode(await request.read()), self.application.bot)
+        if received is None:
             self.metrics.webhook_requests.labels(outcome="bad_request").inc()
             return web.Response(status=400, text="not an update")
-        now = self.services.clock.now()
+        updates = self.services.updates
+        assert updates is not None, "the Application has no inbox"
         try:
-            fresh = await self.services.db.run(
-                lambda session: record_update(session, update_id=update.update_id, now=now),
-                attempts=3,
-            )
+            # Stored (committed) before the 200: from here on the update survives any crash.
+            fresh = await updates.accept([received])
         except Exception as error:
-            log.warning("could not record webhook update %s: %s", update.update_id, type(error).__name__)
+            log.warning("could not store webhook update %s: %s", received.update_id, type(error).__name__)
             self.metrics.webhook_requests.labels(outcome="unavailable").inc()
             return web.Response(status=503, text="try again")
         if not fresh:
             self.metrics.webhook_requests.labels(outcome="duplicate").inc()
-            log.info("update %s was delivered again; handled once", update.update_id)
+            log.info("update %s was delivered again; handled once", received.update_id)
             return web.Response(text="ok")
-        await self.application.update_queue.put(update)
         self.metrics.webhook_requests.labels(outcome="accepted").inc()
         return web.Response(text="ok")
 
@@ -333,7 +276,7 @@ class WebServer:
 
             async def counts(session: AsyncSession) -> tuple[dict[str, int], int]:
                 rows = await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
-                processed = await session.scalar(select(func.count()).select_from(ProcessedUpdate))
+                processed = await session.scalar(select(func.count()).select_from(InboxUpdate))
                 return {str(state): int(count) for state, count in rows.all()}, int(processed or 0)
 
             try:

@@ -43,6 +43,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "departed-claims",
         "weekly-digests",
         "retention",
+        "departed-inbox-claims",
         "prune-update-ids",
     ]
     jobs = {job.name for job in bot.app.job_queue.jobs()}
@@ -51,6 +52,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "duty:departed-claims",
         "duty:weekly-digests",
         "duty:retention",
+        "duty:departed-inbox-claims",
         "duty:prune-update-ids",
     }
 

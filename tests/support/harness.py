@@ -9,6 +9,7 @@ from bot.app import build_application
 from bot.context import Services
 from bot.domain.clock import FakeClock
 from bot.domain.programme import parse_process
+from bot.infra.updates import Poller
 from bot.runner import ALLOWED_UPDATES
 from bot.services.processes import create_process
 from bot.settings import Settings
@@ -33,22 +34,26 @@ class BotHarness:
         assert self.services.duties is not None
         self.services.duties.auto = False
         self.catalog = self.services.catalog
+        self.poller: Poller | None = None
 
     async def start(self) -> None:
         await self.app.initialize()
         assert self.app.post_init is not None
         await self.app.post_init(self.app)
         await self.app.start()
-        assert self.app.updater is not None
-        await self.app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+        assert self.services.updates is not None
+        self.poller = Poller(self.app, self.services.updates, allowed_updates=ALLOWED_UPDATES, timeout=1)
+        await self.poller.start()
 
     async def stop(self) -> None:
         await self.idle()
         wake = getattr(self.sandbox, "wake_pollers", None)
         if wake is not None:
             wake()
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+        if self.poller is not None:
+            await self.poller.stop()
+        if self.services.updates is not None:
+            await self.services.updates.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -58,27 +63,29 @@ class BotHarness:
     async def idle(self, timeout: float = 30.0) -> None:
         """Wait until every update sent so far has been fetched and fully handled.
 
-        Fetched: the sandbox holds no unconfirmed update (PTB's updater confirms a batch by asking
-        for the next one, after it queued the batch). Handled: the Application marks each queued
-        update done once its handlers returned, which ``update_queue.join()`` waits for. Nothing
+        Fetched: the sandbox holds no unconfirmed update (the poller confirms a batch by asking
+        for the next one, after it stored the batch in the inbox). Handled: the inbox has nothing
+        queued or in hand (``UpdateInbox.idle``). Nothing
         the handlers started is still waiting on the sandbox. Each step wakes on an event, so the
         wait ends the moment the bot is idle; ``timeout`` only bounds a bot that never gets there
         (generous: the first digest on a busy machine takes seconds).
         """
-        queue = self.app.update_queue
+        updates = self.services.updates
+        assert updates is not None
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     await self.sandbox.wait_updates_consumed(timeout)
-                    await queue.join()
+                    await updates.idle()
                     await self.sandbox.wait_requests_answered(timeout)
-                    if self.sandbox.pending_update_count == 0 and queue.empty() and not self._busy():
+                    if self.sandbox.pending_update_count == 0 and not self._busy():
                         return
         except TimeoutError:
             raise TimeoutError("the bot did not become idle") from None
 
     def _busy(self) -> bool:
-        return self.app.update_processor.current_concurrent_updates > 0 or self.sandbox.open_requests > 0
+        assert self.services.updates is not None
+        return self.services.updates.busy or self.sandbox.open_requests > 0
 
     def t(self, lang: str, key: str, **params: object) -> str:
         return self.catalog.t(lang, key, **params)

@@ -11,7 +11,7 @@ import re
 import secrets
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ class Instance:
         self.url: str | None = None
         self.process: asyncio.subprocess.Process | None = None
         self._running = asyncio.Event()
+        self._line = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -95,6 +96,7 @@ class Instance:
         async for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.lines.append(line)
+            self._line.set()
             if found := re.search(r"web server listening on (http://\S+)", line):
                 self.url = found.group(1)
             if "Välitupa is running" in line:
@@ -109,6 +111,20 @@ class Instance:
         ended.cancel()
         if not self._running.is_set():
             raise AssertionError(f"{self.name} did not start:\n" + "\n".join(self.lines[-30:]))
+
+    async def until(self, check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+        """Wait until ``check()`` holds, asking again each time the instance logs a line."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._line.clear()
+                    if await check():
+                        return
+                    await self._line.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.name}: still not so after {timeout:g} s:\n" + "\n".join(self.lines[-20:])
+            ) from None
 
     def signal(self, signum: int) -> None:
         assert self.process is not None

@@ -1,0 +1,256 @@
+"""The durable inbox: every update is in the database before Telegram hears that it arrived.
+
+The webhook answers 200, and long polling asks for the next batch (which is what confirms the last
+one to Telegram), only after the update's row is committed in ``inbox``. From there it is handled
+(:mod:`bot.infra.updates`); one that was stored but not handled when the process died is handled
+after the restart. A redelivered update finds its row and is not handled again.
+
+What is atomic, exactly:
+
+* The first unit of work that *writes* while an update is handled also marks its row handled, in
+  the same transaction (:func:`storage.db.on_write`). A plain message filed as an answer or an
+  observation, a button press, a dialogue step: each writes in one unit, so the update and its
+  effect are committed together or not at all. A process killed before that commit handles the
+  update again from the start; one killed after it never handles it again.
+* A handler with several writing units (few do) is marked with its first; a crash before its later
+  units loses those rather than doubling the first.
+* An update whose handling writes nothing (``/help``, a refusal) is marked in a unit of its own
+  after it is handled; a crash in between repeats its reply, never a database effect.
+* Telegram messages sent while handling are outside any transaction: a reply can be lost (killed
+  after the commit, before the send) or, for an update that wrote nothing, sent twice.
+
+Consent first: the body (what the person wrote) and the sender's id stay only until the update is
+handled; then the row keeps only ``update_id`` and its times, for deduplication, and is pruned after
+:data:`KEEP_HANDLED`. So nothing of a person outlives handling, and ``/forget`` has nothing to erase
+here: the rows still holding a body are that person's updates not yet handled, which come after it.
+
+Several instances (PostgreSQL): a person's rows are handled by one instance at a time, which holds a
+row of ``inbox_claims`` for them while it works through them in ``update_id`` order. The claim is
+taken after the row is committed and given back in a transaction that looks for rows left, so a row
+is always either claimed by its receiver or seen by the claimant (see :func:`release_claim`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, exists, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import ExtBot
+
+from storage.dialects import insert_ignoring_conflicts
+from storage.models import InboxClaim, InboxUpdate
+
+KEEP_HANDLED = timedelta(hours=48)
+"""Telegram gives up redelivering an update after 24 hours; a handled id is kept twice as long."""
+MAX_BIGINT = 2**63 - 1
+MAX_DEPTH = 40
+"""Nesting deeper than any update Telegram sends (a reply in a message is a few levels)."""
+
+_INBOX = cast(Table, InboxUpdate.__table__)
+_CLAIMS = cast(Table, InboxClaim.__table__)
+
+
+class UpdateTakenOver(Exception):
+    """The update's row was already handled (by another instance that took over): roll back."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One update as it arrived: its id, whose queue it joins, the body to store and the parsed Update."""
+
+    update_id: int
+    queue: int
+    body: str
+    update: Update | None = None
+
+
+def _bounded(data: object) -> bool:
+    """Nesting at most :data:`MAX_DEPTH` and every integer fits a 64-bit column (iteratively)."""
+    pending: list[tuple[object, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif (isinstance(value, int) and not -MAX_BIGINT <= value <= MAX_BIGINT) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            return False
+    return True
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON a Bot API update may hold")
+
+
+def decode(raw: bytes | str) -> object:
+    """The JSON of a webhook body, or None: no NaN or Infinity (nor a number too big for a float),
+    no nesting past :data:`MAX_DEPTH`, no integer past 64 bits."""
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if _bounded(data) else None
+
+
+def queue_of(update: Update) -> int:
+    """The sender's id (their updates are handled in order); minus the update id for an update
+    without a sender, which is a queue of its own."""
+    user = update.effective_user
+    return user.id if user is not None else -update.update_id
+
+
+def parse_update(data: object, bot: ExtBot[Any]) -> Received | None:
+    """The update in a decoded body, or None when it is not one.
+
+    An update is a JSON object with an ``update_id`` from 0 to 2⁶³−1 and exactly one payload object
+    beside it, which PTB can read.
+    """
+    if not isinstance(data, dict) or not _bounded(data):
+        return None
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id <= MAX_BIGINT:
+        return None
+    payloads = [key for key in data if key != "update_id"]
+    if len(payloads) != 1 or not isinstance(data[payloads[0]], dict):
+        return None
+    try:
+        update = Update.de_json(data, bot)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError):
+        return None
+    # ASCII JSON: a lone surrogate or a NUL is escaped, so every backend stores the body as it came.
+    return Received(update_id, queue_of(update), json.dumps(data, separators=(",", ":")), update)
+
+
+def read_body(body: str, bot: ExtBot[Any]) -> Update | None:
+    """The Update a stored body holds (after a restart), or None when PTB can no longer read it."""
+    received = parse_update(decode(body), bot)
+    return None if received is None else received.update
+
+
+async def store(session: AsyncSession, received: Sequence[Received], *, now: datetime) -> set[int]:
+    """Insert a batch of updates in one statement; returns the ids that were new (not redeliveries)."""
+    if not received:
+        return set()
+    rows = [
+        {"update_id": item.update_id, "user_id": item.queue, "body": item.body, "received_at": now}
+        for item in received
+    ]
+    statement = insert_ignoring_conflicts(session, _INBOX, ("update_id",))
+    result = await session.execute(statement.values(rows).returning(_INBOX.c.update_id))
+    return {int(update_id) for (update_id,) in result.all()}
+
+
+async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
+    """Keep only the id and the times of a handled update; False when it was handled already."""
+    result: Any = await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id == update_id, InboxUpdate.handled_at.is_(None))
+        .values(handled_at=now, body=None, user_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)
+
+
+@dataclass(frozen=True)
+class Stored:
+    update_id: int
+    queue: int
+    body: str | None
+
+
+async def unhandled(session: AsyncSession, queues: Collection[int] | None = None) -> list[Stored]:
+    """Rows not handled yet (of these queues, or all), in ``update_id`` order."""
+    statement = select(InboxUpdate.update_id, InboxUpdate.user_id, InboxUpdate.body).where(
+        InboxUpdate.handled_at.is_(None)
+    )
+    if queues is not None:
+        if not queues:
+            return []
+        statement = statement.where(InboxUpdate.user_id.in_(list(queues)))
+    rows = await session.execute(statement.order_by(InboxUpdate.update_id))
+    return [Stored(int(u), int(q) if q is not None else -int(u), b) for u, q, b in rows.all()]
+
+
+async def claim(
+    session: AsyncSession, queues: Collection[int], *, instance: str, now: datetime
+) -> list[Stored]:
+    """Claim the queues nobody holds, and return their unhandled rows in order."""
+    if not queues:
+        return []
+    statement = insert_ignoring_conflicts(session, _CLAIMS, ("user_id",))
+    result = await session.execute(
+        statement.values([{"user_id": q, "instance": instance, "claimed_at": now} for q in queues]).returning(
+            _CLAIMS.c.user_id
+        )
+    )
+    claimed = {int(queue) for (queue,) in result.all()}
+    return await unhandled(session, claimed)
+
+
+async def claim_orphans(session: AsyncSession, *, instance: str, now: datetime, limit: int) -> list[Stored]:
+    """Claim queues that have unhandled rows and no claimant (their receiver died, or a release
+    crossed their arrival); returns their rows in order."""
+    waiting = (
+        select(InboxUpdate.user_id, literal(instance), literal(now, type_=InboxUpdate.received_at.type))
+        .where(
+            InboxUpdate.handled_at.is_(None),
+            InboxUpdate.user_id.is_not(None),
+            ~exists().where(InboxClaim.user_id == InboxUpdate.user_id),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    statement = insert_ignoring_conflicts(session, _CLAIMS, ("user_id",))
+    result = await session.execute(
+        statement.from_select(["user_id", "instance", "claimed_at"], waiting).returning(_CLAIMS.c.user_id)
+    )
+    claimed = {int(queue) for (queue,) in result.all()}
+    return await unhandled(session, claimed)
+
+
+async def release_claim(session: AsyncSession, queue: int, *, instance: str, now: datetime) -> list[Stored]:
+    """Give a queue back, unless rows arrived for it meanwhile: then keep it and return them.
+
+    The claim is deleted first and the rows looked for after, in one transaction. An instance that
+    stored a row for this queue tries to claim it only after that row is committed; its claim waits
+    for this transaction. Either this look sees the row (and the claim is kept), or the row came
+    later and its receiver's claim succeeds once this one is gone.
+    """
+    await session.execute(
+        delete(InboxClaim).where(InboxClaim.user_id == queue, InboxClaim.instance == instance)
+    )
+    left = await unhandled(session, [queue])
+    if left:
+        await session.execute(insert(InboxClaim).values(user_id=queue, instance=instance, claimed_at=now))
+    return left
+
+
+async def release_claims(session: AsyncSession, instances: Collection[str]) -> int:
+    """Free every claim of these instances (this one stopping or restarted, or departed ones)."""
+    if not instances:
+        return 0
+    result: Any = await session.execute(delete(InboxClaim).where(InboxClaim.instance.in_(list(instances))))
+    return int(result.rowcount or 0)
+
+
+async def claimants(session: AsyncSession) -> set[str]:
+    return {str(name) for name in await session.scalars(select(InboxClaim.instance).distinct())}
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Forget handled update ids received before ``before``."""
+    result: Any = await session.execute(
+        delete(InboxUpdate).where(InboxUpdate.received_at < before, InboxUpdate.handled_at.is_not(None))
+    )
+    return int(result.rowcount or 0)
