@@ -34,8 +34,8 @@ from telegram.ext import Application, ExtBot
 
 from bot.context import Services
 from bot.domain.states import DeliveryState
-from bot.room.api import Room
 from bot.infra import inbox
+from bot.room.api import Room
 from storage.models import Delivery, InboxUpdate
 
 log = logging.getLogger(__name__)
