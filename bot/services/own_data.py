@@ -34,8 +34,12 @@ LISTED: Mapping[str, str] = {
 }
 """Table → where its rows of the person are in the /mydata JSON (``[]``: one item per row)."""
 
-NOT_LISTED: Mapping[str, str] = {}
-"""Table → why rows that reference the person are not in /mydata (none so far)."""
+NOT_LISTED: Mapping[str, str] = {
+    "inbox": "a person's updates only while they wait to be handled: the ones after /mydata itself, "
+    "which are handled next; a handled row keeps neither the text nor the Telegram id",
+    "inbox_claims": "which instance handles a person's waiting updates right now; gone once they are handled",
+}
+"""Table → why rows that reference the person are not in /mydata."""
 
 
 def _iso(value: datetime | None) -> str | None:
