@@ -45,6 +45,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "retention",
         "departed-inbox-claims",
         "prune-update-ids",
+        "shared-upkeep",
     ]
     jobs = {job.name for job in bot.app.job_queue.jobs()}
     assert jobs == {
@@ -54,6 +55,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "duty:retention",
         "duty:departed-inbox-claims",
         "duty:prune-update-ids",
+        "duty:shared-upkeep",
     }
 
 
