@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from bot.domain.digest_resonance import Resonance, ResonanceFacts, ResonantItem
 from bot.domain.privacy import Attribution, Group, Member
 
 __all__ = [
@@ -251,6 +252,8 @@ class Focus:
     words: tuple[WordCount, ...]
     themes: tuple[tuple[str, int], ...]
     quiet_groups: tuple[Group, ...]
+    resonant: tuple[ResonantItem, ...] = ()
+    """Shared observations recognised or answered across organisations: worth a workshop's time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +293,7 @@ class Digest:
     weekly: WeeklySeries
     focus: Focus
     organisations: tuple[str, ...] = field(default=())
+    resonance: Resonance = field(default_factory=Resonance)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -298,7 +302,11 @@ class Digest:
     @property
     def is_empty(self) -> bool:
         return not (
-            self.observation_count or self.answer_count or self.experiment_count or self.new_idea_count
+            self.observation_count
+            or self.answer_count
+            or self.experiment_count
+            or self.new_idea_count
+            or not self.resonance.is_empty
         )
 
 
@@ -337,6 +345,7 @@ class DigestFacts:
     ideas: IdeaFacts
     hours: Sequence[HourCount]
     """Visible submissions per member and local week, from :func:`chart_window`'s first week."""
+    resonance: ResonanceFacts = field(default_factory=ResonanceFacts)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from bot.domain.digest_model import (
     WordCount,
     WorkshopInfo,
 )
+from bot.domain.digest_resonance import resonance
 from bot.domain.privacy import (
     OTHER,
     DigestAttribution,
@@ -534,6 +535,8 @@ def assemble(facts: DigestFacts, audience: Audience, texts: TextSections) -> Dig
     top_words = texts.observations.words.top()
     checkins, answers = texts.answers.results(facts.min_group, facts.organisations)
     ideas = idea_items(facts.ideas.listed, audience, facts.start)
+    resonant = resonance(facts.resonance, audience.members, audience.attribute)
+    suggested = focus(ideas, top_words, texts.observations.themes, part)
     return Digest(
         process_id=facts.process_id,
         process_name=facts.process_name,
@@ -560,6 +563,7 @@ def assemble(facts: DigestFacts, audience: Audience, texts: TextSections) -> Dig
         experiments=tuple(texts.experiments.items),
         experiment_count=texts.experiments.count,
         weekly=weekly_series(facts.hours, facts.end, tz, audience.by_organisation, audience.by_role),
-        focus=focus(ideas, top_words, texts.observations.themes, part),
+        focus=replace(suggested, resonant=resonant.items[:2]),
         organisations=facts.organisations,
+        resonance=resonant,
     )

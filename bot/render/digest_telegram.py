@@ -82,6 +82,10 @@ def _tg_quote(quote: Quote, labels: Labels) -> str:
     return f"• {body} — <i>{who}</i> {esc(ref_label(quote.ref, quote.media_type))}"
 
 
+def _short(text: str, media_type: str | None, labels: Labels) -> str:
+    return labels.quote(shorten(text, 60)) if text else esc(labels.media(media_type or "text"))
+
+
 def _tg_groups(title_key: str, stats: Sequence[GroupStat], labels: Labels) -> list[str]:
     lines = [f"<b>{labels.t(title_key)}</b>"]
     for stat in stats:
@@ -133,6 +137,17 @@ def _focus(digest: Digest, labels: Labels) -> str:
     ]
     if themes:
         lines.append(f"• {labels.t('report.focus.themes')}: {', '.join(themes)}")
+    if focus.resonant:
+        items = ", ".join(
+            (
+                labels.quote(shorten(item.text, 60))
+                if item.text
+                else esc(labels.media(item.media_type or "text"))
+            )
+            + f" ({esc(ref_label(item.ref, item.media_type))})"
+            for item in focus.resonant
+        )
+        lines.append(f"• {labels.t('report.focus.resonant')}: {items}")
     if focus.quiet_groups:
         groups = ", ".join(esc(labels.group(group)) for group in focus.quiet_groups)
         lines.append(f"• {labels.t('report.focus.quiet')}: {groups}")
@@ -214,6 +229,30 @@ def _observations(digest: Digest, labels: Labels) -> str:
     return "\n".join(lines)
 
 
+def _resonance(digest: Digest, labels: Labels) -> str:
+    found = digest.resonance
+    if found.is_empty:
+        return ""
+    lines = [f"🌉 <b>{labels.t('report.section.resonance')}</b>"]
+    lines.append(
+        labels.t(
+            "report.resonance.summary",
+            shared=found.shared_in_period,
+            recognitions=found.recognitions,
+            cross_recognitions=found.cross_recognitions,
+            responses=found.responses,
+            cross_responses=found.cross_responses,
+        )
+    )
+    for item in found.items[:TELEGRAM_QUOTES_PER_THEME]:
+        text = shorten(item.text, TELEGRAM_QUOTE_CHARS)
+        body = labels.quote(text) if text else f"<i>({esc(labels.media(item.media_type or 'text'))})</i>"
+        counts = labels.t("report.resonance.item", recognitions=item.recognitions, responses=item.responses)
+        who = esc(labels.attribution(item.attribution))
+        lines.append(f"• {body} — <i>{who}</i> · {counts} {esc(ref_label(item.ref, item.media_type))}")
+    return "\n".join(lines)
+
+
 def _words(digest: Digest, labels: Labels) -> str:
     if not digest.words:
         return ""
@@ -280,6 +319,7 @@ def telegram_messages(digest: Digest, catalog: Catalog, lang: str, *, weekly: bo
         _focus(digest, labels),
         _participation(digest, labels),
         _observations(digest, labels),
+        _resonance(digest, labels),
         _words(digest, labels),
         _ideas(digest, labels),
         _checkins(digest, labels),

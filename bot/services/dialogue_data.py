@@ -7,14 +7,16 @@ foreign-key pragma.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.digest_resonance import ReactionRow, ResonanceFacts, SharedRow
 from storage.models import Delivery, Prompt, Recognition, Response, Share, SharedCopy, SharingPref, Submission
 
-__all__ = ["erase_members", "erase_process", "own_dialogue"]
+__all__ = ["erase_members", "erase_process", "own_dialogue", "resonance_facts"]
 
 
 async def _erase_responses(session: AsyncSession, condition: Any) -> None:
@@ -129,3 +131,47 @@ async def own_dialogue(session: AsyncSession, membership_id: int) -> dict[str, A
         if pref is not None
         else None,
     }
+
+
+async def resonance_facts(
+    session: AsyncSession, *, process_id: int, start: datetime, end: datetime
+) -> ResonanceFacts:
+    """The process's visible shared observations and the period's recognitions and responses."""
+    visible = (
+        select(
+            Submission.id,
+            Submission.membership_id,
+            Submission.text,
+            Submission.media_type,
+            Submission.theme,
+            Submission.anonymous,
+            Submission.created_at,
+            Share.created_at,
+        )
+        .join(Share, Share.submission_id == Submission.id)
+        .where(Share.process_id == process_id, Submission.hidden.is_(False), Submission.kind == "observation")
+    )
+    shared: list[SharedRow] = []
+    in_period = 0
+    for sid, mid, text, media, theme, anonymous, created, shared_at in await session.execute(visible):
+        shared.append(SharedRow(int(sid), int(mid), text, media, theme, bool(anonymous), created))
+        in_period += int(start <= shared_at < end)
+    reactions: list[ReactionRow] = [
+        ReactionRow(int(sid), int(mid), "recognition")
+        for sid, mid in await session.execute(
+            select(Recognition.submission_id, Recognition.membership_id)
+            .join(Share, Share.submission_id == Recognition.submission_id)
+            .where(
+                Share.process_id == process_id, Recognition.created_at >= start, Recognition.created_at < end
+            )
+        )
+    ]
+    reactions += [
+        ReactionRow(int(sid), int(sender), "response", int(recipient))
+        for sid, sender, recipient in await session.execute(
+            select(Response.submission_id, Response.sender_id, Response.recipient_id).where(
+                Response.process_id == process_id, Response.created_at >= start, Response.created_at < end
+            )
+        )
+    ]
+    return ResonanceFacts(shared=shared, shared_in_period=in_period, reactions=reactions)

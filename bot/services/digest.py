@@ -33,6 +33,7 @@ from bot.domain.digest_model import (
 from bot.domain.digest_sections import IDEAS_KEPT, OPEN_KINDS, Audience, TextSections, assemble, chart_window
 from bot.domain.privacy import Member
 from bot.domain.states import DeliveryState
+from bot.services import dialogue_data
 from bot.services.people import ROLES
 from storage.models import (
     Delivery,
@@ -321,6 +322,7 @@ async def load_digest_facts(
         sent=sent,
         ideas=await _ideas(session, process_id, start, end),
         hours=weekly,
+        resonance=await dialogue_data.resonance_facts(session, process_id=process_id, start=start, end=end),
     )
 
 

@@ -39,6 +39,7 @@ from bot.domain.privacy import ExportAttribution, Member, cell_partition
 from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DeliveryState
 from bot.domain.text import localized, spreadsheet_safe
+from bot.services import export_dialogue as dialogue
 from bot.services.digest import load_members, organisation_names, prompt_infos
 from bot.services.people import ROLES
 from storage.models import Delivery, Process, Prompt, Submission, Support
@@ -55,7 +56,7 @@ __all__ = [
     "zip_csv_json",
 ]
 
-SHEETS: tuple[str, ...] = ("observations", "ideas", "answers", "check-ins", "experiments", "participation")
+SHEETS = ("observations", "ideas", "answers", "check-ins", "experiments", "participation", *dialogue.SHEETS)
 AUTHOR = ("author", "organisation", "role")
 COLUMNS: Mapping[str, tuple[str, ...]] = {
     "observations": ("ref", "created_at", "updated_at", "theme", "text", "media_type", "anonymous", *AUTHOR),
@@ -119,6 +120,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "prompts_sent",
         "prompts_answered",
     ),
+    **dialogue.COLUMNS,
 }
 """Every sheet's columns, in order. Changing them breaks people's spreadsheets: add, never rename."""
 
@@ -573,6 +575,9 @@ async def write_export(
         given, delivered = await _participation_counts(session, process_id)
         await asyncio.to_thread(writers.begin, "participation")
         await asyncio.to_thread(writers.write, "participation", rows.participation(members, given, delivered))
+        extra = dialogue.builders(rows.people, lambda value: _local(value, tz))
+        for sheet, statement in dialogue.queries(process_id).items():
+            await _write_sheet(session, writers, sheet, statement, extra[sheet])
     finally:
         await asyncio.to_thread(writers.close)
     return ExportResult(
@@ -581,7 +586,7 @@ async def write_export(
         json=directory / JSON_NAME,
         csv={name: directory / csv_name(name) for name in SHEETS},
         timezone=process.timezone,
-        rows=dict(writers.rows),
+        rows={name: writers.rows[name] for name in SHEETS},
     )
 
 

@@ -137,3 +137,39 @@ async def test_retention_purges_every_dialogue_row_with_the_process(bot, sandbox
     assert await counts(bot.db) == dict.fromkeys(await counts(bot.db), 0)
     async with bot.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Prompt)) == 0
+
+
+async def test_digest_resonance_and_export_count_what_crossed_organisations(bot, people, tmp_path) -> None:
+    from datetime import timedelta
+
+    from bot.render.digest_html import html_document
+    from bot.render.digest_telegram import telegram_messages
+    from bot.services.digest import build_digest
+    from bot.services.export import write_export
+
+    aino, bertil, cecilia = people
+    sid = await exchange(bot, aino, bertil, cecilia)
+    async with bot.db.session() as session:
+        process_id = await session.scalar(select(Share.process_id))
+    now = bot.clock.now() + timedelta(minutes=5)
+    start = now - timedelta(days=7)
+    digest = await bot.db.run(lambda s: build_digest(s, process_id=process_id, start=start, end=now, now=now))
+    found = digest.resonance
+    assert (found.shared_in_period, found.recognitions, found.cross_recognitions) == (1, 1, 1)
+    assert (found.responses, found.cross_responses) == (2, 2)
+    [item] = found.items
+    assert item.ref == sid and (item.recognitions, item.responses) == (1, 1)
+    assert [resonant.ref for resonant in digest.focus.resonant] == [sid]
+
+    text = "\n".join(telegram_messages(digest, bot.catalog, "fi"))
+    assert "Yli organisaatiorajojen" in text and "Puhutteli yli organisaatiorajojen" in text
+    assert "Aino" not in text and "Bertil" not in text
+    page = html_document(digest, bot.catalog, "fi")
+    assert "Yli organisaatiorajojen" in page and "Vastaus seurakunnasta" not in page
+
+    result = await bot.db.run(lambda s: write_export(s, process_id=process_id, directory=tmp_path, now=now))
+    document = json.loads(result.json.read_text(encoding="utf-8"))
+    [shared] = document["shares"]
+    assert (shared["observation_ref"], shared["recognitions"], shared["responses"]) == (sid, 1, 2)
+    assert [r["text"] for r in document["responses"]] == ["Vastaus seurakunnasta", "Vastaus kunnasta"]
+    assert document["responses"][1]["in_reply_to"] == document["responses"][0]["ref"]
