@@ -288,13 +288,19 @@ class SimulatedUser:
         """Edit one of this user's own text messages (the bot receives ``edited_message``)."""
         return await self._side.edit(self, self.log, message_id, new_text)
 
-    async def press(self, message_id: int, callback_data: str, *, strict: bool = True) -> str:
+    async def press(
+        self, message_id: int, callback_data: str, *, strict: bool = True, inaccessible: bool = False
+    ) -> str:
         """Press an inline button on a bot message; returns the callback query id.
 
         With ``strict`` (the default) the message must currently show a button with that
         ``callback_data``, as in a real client; ``strict=False`` simulates a stale or forged press.
+        ``inaccessible`` sends the message as Telegram does when it is too old for the bot to see
+        (an ``InaccessibleMessage``: chat, id and ``date: 0``).
         """
-        return await self._side.press(self, self.log, message_id, callback_data, strict=strict)
+        return await self._side.press(
+            self, self.log, message_id, callback_data, strict=strict, inaccessible=inaccessible
+        )
 
     async def press_button(self, text: str, message_id: int | None = None) -> str:
         """Press the inline button labelled ``text`` (on ``message_id``, or the newest message showing it)."""
@@ -422,7 +428,14 @@ class UserSide:
         return message
 
     async def press(
-        self, user: SimulatedUser, log: ChatLog, message_id: int, callback_data: str, *, strict: bool
+        self,
+        user: SimulatedUser,
+        log: ChatLog,
+        message_id: int,
+        callback_data: str,
+        *,
+        strict: bool,
+        inaccessible: bool = False,
     ) -> str:
         """The user presses an inline button of a bot message; returns the callback query id."""
         stored = self.state.chats[log.chat_id].messages.get(message_id)
@@ -437,7 +450,11 @@ class UserSide:
         query = {
             "id": query_id,
             "from": user.user,
-            "message": dict(stored.api),
+            "message": (
+                {"chat": dict(stored.api["chat"]), "message_id": message_id, "date": 0}
+                if inaccessible
+                else dict(stored.api)
+            ),
             "chat_instance": str(-7_000_000_000_000_000_000 - log.chat_id),
             "data": callback_data,
         }
