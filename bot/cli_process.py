@@ -1,4 +1,6 @@
-"""``valitupa process …``: create a process from its YAML file and list processes.
+"""``valitupa process …``: create a process from its YAML file, list processes, renew a process's
+invite links (``rotate-links``: the old links stop working) and take a facilitator out of one
+(``remove-facilitator``).
 
 ``process create`` is safe to run twice: the same file (same name, same text) a second time prints the
 links of the process the first run made instead of making another, and a different file under a name
@@ -37,6 +39,13 @@ def add_process_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     create = process_commands.add_parser("create", help="create a process from a YAML file")
     create.add_argument("file", type=Path)
     process_commands.add_parser("list", help="list processes")
+    rotate = process_commands.add_parser(
+        "rotate-links", help="new invite links for a process (the old ones stop working)"
+    )
+    rotate.add_argument("process", help="process id or exact name")
+    remove = process_commands.add_parser("remove-facilitator", help="take a facilitator out of a process")
+    remove.add_argument("process", help="process id or exact name")
+    remove.add_argument("telegram_id", type=int, help="the facilitator's Telegram user id")
 
 
 async def process_cli(settings: Settings, args: argparse.Namespace) -> int:
@@ -44,6 +53,10 @@ async def process_cli(settings: Settings, args: argparse.Namespace) -> int:
         return await process_create(settings, args.file)
     if args.process_command == "list":
         return await process_list(settings)
+    if args.process_command == "rotate-links":
+        return await process_rotate_links(settings, args.process)
+    if args.process_command == "remove-facilitator":
+        return await process_remove_facilitator(settings, args.process, args.telegram_id)
     raise AssertionError(args.process_command)
 
 
@@ -137,10 +150,10 @@ async def process_create(settings: Settings, file: Path) -> int:
     return 0
 
 
-async def print_links(settings: Settings, outcome: Created) -> None:
+async def print_links(settings: Settings, outcome: Created, *, verb: str | None = None) -> None:
     process = outcome.process
     username = await bot_username(settings)
-    verb = "Created" if outcome.new else "Already created (nothing new stored)"
+    verb = verb or ("Created" if outcome.new else "Already created (nothing new stored)")
     print(f"{verb} process {process.id}: {process.name}")
     name = username or PLACEHOLDER_USERNAME
     print(f"Participant invite link: https://t.me/{name}?start={process.participant_code}")
@@ -177,4 +190,74 @@ async def process_list(settings: Settings) -> int:
         )
         when = first.strftime("%Y-%m-%d %H:%M") if first else "-"
         print(f"{process.id:>4}  {participants:>12}  {facilitators:>12}  {when:<16}  {process.name}")
+    return 0
+
+
+async def process_rotate_links(settings: Settings, reference: str) -> int:
+    """``valitupa process rotate-links PROCESS``: new codes for both links, printed."""
+    from bot.services.processes import find_process, rotate_links
+    from storage import migrate
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+
+    async def work(session: AsyncSession) -> Process | None:
+        process = await find_process(session, reference)
+        if process is not None:
+            rotate_links(process)
+        return process
+
+    try:
+        await migrate.upgrade(db)
+        process = await db.run(work)
+    finally:
+        await db.dispose()
+    if process is None:
+        print(
+            f"No process {reference!r}: give its id or exact name (see: valitupa process list).",
+            file=sys.stderr,
+        )
+        return 1
+    print("The old invite links of this process no longer work; these are the new ones.")
+    await print_links(settings, Created(process, new=False), verb="Renewed the links of")
+    return 0
+
+
+async def process_remove_facilitator(settings: Settings, reference: str, telegram_id: int) -> int:
+    """``valitupa process remove-facilitator PROCESS TELEGRAM_ID``."""
+    from bot.services.people import facilitator_ids, remove_facilitator
+    from bot.services.processes import find_process
+    from storage import migrate
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+
+    async def work(session: AsyncSession) -> tuple[Process | None, bool, int]:
+        process = await find_process(session, reference)
+        if process is None:
+            return None, False, 0
+        removed = await remove_facilitator(session, process_id=process.id, user_id=telegram_id)
+        return process, removed, len(await facilitator_ids(session, process.id))
+
+    try:
+        await migrate.upgrade(db)
+        process, removed, left = await db.run(work)
+    finally:
+        await db.dispose()
+    if process is None:
+        print(
+            f"No process {reference!r}: give its id or exact name (see: valitupa process list).",
+            file=sys.stderr,
+        )
+        return 1
+    if not removed:
+        print(
+            f"{telegram_id} is not a facilitator of process {process.id} ({process.name}).", file=sys.stderr
+        )
+        return 1
+    print(f"Removed facilitator {telegram_id} from process {process.id} ({process.name}); {left} left.")
+    if left == 0:
+        print(
+            "The process has no facilitator now: run 'valitupa process rotate-links' and share the new link."
+        )
     return 0

@@ -9,7 +9,7 @@ prefix and ``:``-separated fields), so it must not change. Telegram allows 64 by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self, cast
 
 from telegram import Update
 
@@ -471,7 +471,40 @@ class Respond(Callback):
         return None if number is None else cls(number)
 
 
+TELEGRAM_ID_MAX = 2**53
+"""Telegram user ids fit in 52 bits."""
+
+
+@dataclass(frozen=True)
+class ProcessAdmin(Callback):
+    """Under /process: renew the invite links (``rot``, then ``rot:y`` to confirm, ``no`` to cancel),
+    or take a facilitator out (``rm`` lists them, ``rm:<telegram id>`` removes one)."""
+
+    PREFIX = "pa"
+    action: Literal["rot", "rot_yes", "rm", "rm_one", "no"]
+    telegram_id: int | None = None
+
+    def encode(self) -> str:
+        if self.action == "rot_yes":
+            return f"{self.PREFIX}:rot:y"
+        if self.action == "rm_one":
+            return f"{self.PREFIX}:rm:{self.telegram_id}"
+        return f"{self.PREFIX}:{self.action}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        if fields in (["rot"], ["rm"], ["no"]):
+            return cls(cast(Literal["rot", "rm", "no"], fields[0]))
+        if fields == ["rot", "y"]:
+            return cls("rot_yes")
+        if len(fields) == 2 and fields[0] == "rm":
+            telegram_id = plain_number(fields[1], maximum=TELEGRAM_ID_MAX)
+            return cls("rm_one", telegram_id) if telegram_id is not None else None
+        return None
+
+
 KINDS: tuple[type[Callback], ...] = (
+    ProcessAdmin,
     AnnounceChoice,
     LoopChoice,
     ForgetChoice,

@@ -25,6 +25,7 @@ from handlers.common import (
     require_facilitator,
 )
 from handlers.flows import Out
+from handlers.process_admin import admin_markup
 
 
 def refusal(svc: Services, lang: str) -> Out:
@@ -40,7 +41,8 @@ async def on_process(update: Update, context: Ctx) -> None:
         if not isinstance(access, Facilitating):
             return refusal(svc, access.sender.lang)
         data = await views.overview(session, access.process, now)
-        return Out(render_overview(svc.catalog, access.sender.lang, data))
+        lang = access.sender.lang
+        return Out(render_overview(svc.catalog, lang, data), admin_markup(svc, lang))
 
     out = await svc.db.run(work)
     await reply(update, out.text, out.markup)

@@ -64,7 +64,7 @@ class Started:
     """What /start found: a stranger, a member coming back, someone to ask for consent, a new or
     repeated join."""
 
-    outcome: Literal["stranger", "member", "consent", "joined", "again"]
+    outcome: Literal["stranger", "closed", "member", "consent", "joined", "again"]
     sender: Who
     memberships: list[Membership] = field(default_factory=list)
     invite: Invite | None = None
@@ -94,11 +94,12 @@ async def start(update: Update, context: Ctx) -> None:
 
     async def work(session: AsyncSession) -> Started:
         sender = await who(session, update, now=now)
-        invite = await people.find_invite(session, code) if code else None
-        if invite is None:
+        invite = await people.find_invite(session, code, now=now) if code else None
+        closed = invite is not None and invite.closed
+        if invite is None or closed:
             if sender.consented and sender.membership is not None:
                 return Started("member", sender, await people.memberships_of(session, sender.user_id))
-            return Started("stranger", sender)
+            return Started("closed" if closed else "stranger", sender)
         if not sender.consented:
             return Started("consent", sender, [], invite)
         assert sender.user is not None
@@ -120,6 +121,8 @@ async def start(update: Update, context: Ctx) -> None:
     lang = sender.lang
     if outcome == "stranger":
         await reply(update, svc.t(lang, "start.ask_facilitator"))
+    elif outcome == "closed":
+        await reply(update, svc.t(lang, "invite.closed"))
     elif outcome == "member":
         active = sender.membership
         text = svc.t(lang, "start.welcome_back", process=active.process.name if active else "")
@@ -227,8 +230,8 @@ async def on_consent(update: Update, context: Ctx) -> None:
     lang = client_language(update)
 
     async def work(session: AsyncSession) -> Consented:
-        invite = await people.find_invite(session, pressed.code)
-        if invite is None:
+        invite = await people.find_invite(session, pressed.code, now=now)
+        if invite is None or invite.closed:
             return Consented(None)
         sender = update.effective_user
         assert sender is not None

@@ -114,6 +114,8 @@ class Process(Base):
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     last_digest_at: Mapped[datetime | None]
     retention_warned_at: Mapped[datetime | None]
+    # The participant link stops working then (``invites_until:``); both links stop at ``end_at``.
+    invites_until: Mapped[datetime | None]
 
     organisations: Mapped[list[Organisation]] = relationship(
         back_populates="process", cascade="all, delete-orphan", order_by="Organisation.position"

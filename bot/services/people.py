@@ -32,6 +32,17 @@ ROLES: tuple[str, ...] = ("management", "employee", "elected", "association", "o
 class Invite:
     process: Process
     facilitator: bool
+    closed: bool = False
+    """The link no longer lets anyone join: the process has ended, or ``invites_until`` has passed
+    (participant link)."""
+
+
+def invites_closed(process: Process, *, facilitator: bool, now: datetime) -> bool:
+    """Both links stop at the process end; the participant link at ``invites_until`` if earlier."""
+    until = process.end_at
+    if not facilitator and process.invites_until is not None:
+        until = min(until, process.invites_until)
+    return now >= until
 
 
 def _user_with_membership_statement() -> Select[Any]:
@@ -75,8 +86,9 @@ async def user_with_active_membership(
     return cast(User, user), cast(Membership | None, membership), int(open_prompts or 0)
 
 
-async def find_invite(session: AsyncSession, code: str) -> Invite | None:
-    """The process behind a ``/start`` code, or None for an unknown or expired code."""
+async def find_invite(session: AsyncSession, code: str, *, now: datetime) -> Invite | None:
+    """The process behind a ``/start`` code (``closed`` when it no longer lets anyone join), or None
+    for an unknown code (an old one after the links were renewed, say)."""
     if not code or len(code) > 64:
         return None
     process = await session.scalar(
@@ -86,7 +98,43 @@ async def find_invite(session: AsyncSession, code: str) -> Invite | None:
     )
     if process is None:
         return None
-    return Invite(process=process, facilitator=process.facilitator_code == code)
+    facilitator = process.facilitator_code == code
+    return Invite(process, facilitator, invites_closed(process, facilitator=facilitator, now=now))
+
+
+async def remove_facilitator(session: AsyncSession, *, process_id: int, user_id: int) -> bool:
+    """Take a facilitator out of a process (their membership goes; anything they wrote as a
+    participant of it too). False when they are not a facilitator of it."""
+    membership = await session.scalar(
+        select(Membership).where(
+            Membership.process_id == process_id,
+            Membership.user_id == user_id,
+            Membership.is_facilitator.is_(True),
+        )
+    )
+    if membership is None:
+        return False
+    await session.execute(delete(Support).where(Support.membership_id == membership.id))
+    await session.execute(
+        update(Submission).where(Submission.membership_id == membership.id).values(idea_id=None)
+    )
+    await session.execute(delete(Submission).where(Submission.membership_id == membership.id))
+    await session.execute(delete(Delivery).where(Delivery.membership_id == membership.id))
+    await session.execute(
+        update(User).where(User.active_membership_id == membership.id).values(active_membership_id=None)
+    )
+    await session.delete(membership)
+    return True
+
+
+async def facilitator_ids(session: AsyncSession, process_id: int) -> list[tuple[int, str | None]]:
+    """The Telegram ids and names of a process's facilitators, in the order they joined."""
+    rows = await session.execute(
+        select(Membership.user_id, Membership.display_name)
+        .where(Membership.process_id == process_id, Membership.is_facilitator.is_(True))
+        .order_by(Membership.joined_at, Membership.id)
+    )
+    return [(int(uid), name) for uid, name in rows.all()]
 
 
 async def record_refusal(session: AsyncSession, *, user_id: int, now: datetime) -> None:

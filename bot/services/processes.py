@@ -58,6 +58,7 @@ def apply_settings(process: Process, spec: ProcessSpec, source_yaml: str) -> Non
     process.digest_spec = str(spec.digest)
     process.min_group = spec.min_group
     process.retention_days = spec.retention_days
+    process.invites_until = spec.invites_until
     process.end_at = spec.end_at
     process.source_yaml = source_yaml
 
@@ -129,3 +130,9 @@ async def list_processes(session: AsyncSession) -> list[tuple[Process, int, int]
         .order_by(Process.created_at, Process.id)
     )
     return [(process, int(p), int(f)) for process, p, f in rows.all()]
+
+
+def rotate_links(process: Process) -> None:
+    """New invite codes for both links: the old links stop working at once (a link that leaked)."""
+    process.participant_code = new_code("p")
+    process.facilitator_code = new_code("f")

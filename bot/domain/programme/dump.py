@@ -71,6 +71,7 @@ def dump_process(
             for w in spec.workshops
         ],
         "end": _datetime_text(spec.end_local),
+        **({"invites_until": _datetime_text(spec.invites_local)} if spec.invites_local else {}),
         "quiet_hours": format_quiet_hours(spec.quiet_hours),
         "skip_weekends": spec.skip_weekends,
         "holidays": spec.holidays or "off",

@@ -59,6 +59,7 @@ TOP_KEYS: tuple[str, ...] = (
     "no_send",
     "daily_cap",
     "reminders_per_week",
+    "invites_until",
     "digest",
     "min_group",
     "retention_days",
@@ -90,6 +91,7 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
     organisations = _organisations(reader, value("organisations"))
     workshops_local = _workshops(reader, fields.get("workshops"))
     end_local = _end(reader, value("end"), workshops_local)
+    invites_local = _invites_until(reader, value("invites_until"), end_local)
     quiet_hours = _quiet_hours(reader, value("quiet_hours"))
     calendar = _calendar(reader, value)
     daily_cap = _daily_cap(reader, value("daily_cap"))
@@ -143,6 +145,8 @@ def parse_process(text: str, *, source: str = "<upload>") -> ProcessSpec:
         prompts=tuple(prompts),
         omitted_defaults=tuple(omitted),
         reminders_per_week=reminders_per_week,
+        invites_local=invites_local,
+        invites_until=to_utc(invites_local, ZoneInfo(timezone)) if invites_local else None,
         **calendar,
     )
 
@@ -185,6 +189,19 @@ def _end(
         last = workshops_local[-1][0]
         return datetime.combine(last.date() + timedelta(days=DEFAULT_FOLLOW_UP_DAYS), last.time())
     return None
+
+
+def _invites_until(reader: NodeReader, node: Node | None, end_local: datetime | None) -> datetime | None:
+    """``invites_until:`` a local time before the end, after which the participant link stops."""
+    if node is None:
+        return None
+    until = reader.local_datetime(node, "invites_until")
+    if until is not None and end_local is not None and until > end_local:
+        reader.add(
+            node, "invites_until", "invites_after_end", value=local_text(until), end=local_text(end_local)
+        )
+        return None
+    return until
 
 
 def _quiet_hours(reader: NodeReader, node: Node | None) -> tuple[time, time] | None:

@@ -75,6 +75,7 @@ ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "too_small": ("value", "minimum"),
     "too_big": ("value", "maximum"),
     "too_far": ("value",),
+    "invites_after_end": ("value", "end"),
     "too_long": ("length", "limit"),
     "too_many": ("count", "limit"),
     "duplicate_value": ("value",),
@@ -168,6 +169,11 @@ class ProcessSpec:
     """The public-holiday calendar (``fi``) or ``None``."""
     no_send: tuple[DateRange, ...] = ()
     reminders_per_week: int | None = 1
+    invites_local: datetime | None = None
+    """``invites_until:`` as written (local time): the participant link stops working then, if it is
+    before the end (the links always stop at the end)."""
+    invites_until: datetime | None = None
+    """The same in UTC."""
 
     def prompt(self, prompt_id: str) -> PromptSpec:
         for prompt in self.prompts:

@@ -29,6 +29,7 @@ from handlers.callbacks import (
     NudgePick,
     ObservationAction,
     OrganisationPick,
+    ProcessAdmin,
     ProgrammeDownload,
     QuickReply,
     Recognise,
@@ -45,6 +46,11 @@ BIG = MAX_ID
 """The largest id an Integer column holds (a larger one is refused as stale): the worst case for length."""
 
 LARGEST: list[Callback] = [
+    ProcessAdmin("rot"),
+    ProcessAdmin("rot_yes"),
+    ProcessAdmin("rm"),
+    ProcessAdmin("no"),
+    ProcessAdmin("rm_one", 2**53),
     AnnounceChoice(True),
     AnnounceChoice(False),
     LoopChoice(True),

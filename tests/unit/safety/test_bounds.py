@@ -86,3 +86,18 @@ def test_button_data_with_an_oversized_or_odd_number_is_stale(data: str) -> None
 def test_nesting_past_the_limit_is_one_problem_not_a_recursion_error(depth: int) -> None:
     problems = problems_of(f"name: Syvä\nprompts: {'[' * depth}{']' * depth}\n")
     assert [(p.line, p.code) for p in problems] == [(2, "too_deep")]
+
+
+def test_invites_until_before_the_end_is_kept_and_round_trips() -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain.programme import dump_process
+
+    spec = parse_process(with_line(11, "end: 2027-05-06 16:00\ninvites_until: 2027-02-04 09:00"))
+    assert spec.invites_until == datetime(2027, 2, 4, 7, 0, tzinfo=UTC)
+    assert parse_process(dump_process(spec)) == spec
+
+
+def test_invites_until_after_the_end_is_a_problem() -> None:
+    problems = problems_of(with_line(11, "end: 2027-05-06 16:00\ninvites_until: 2027-06-01 09:00"))
+    assert [(p.line, p.field, p.code) for p in problems] == [(12, "invites_until", "invites_after_end")]
