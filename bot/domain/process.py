@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PLACEHOLDERS: frozenset[str] = frozenset(
-    {"workshop_number", "workshop_time", "workshop_place", "end_date", "process_name"}
+    {"workshop_number", "workshop_time", "workshop_place", "end_date", "erase_date", "process_name"}
 )
 """Placeholders a prompt text may use; :func:`placeholder_values` gives their values."""
 
@@ -54,6 +54,8 @@ class ProcessFacts:
     tz: ZoneInfo
     end_at: datetime
     workshops: tuple[WorkshopFact, ...]
+    erase_at: datetime | None = None
+    """When the process's data is erased (its end plus the retention days); None: not known here."""
 
     @property
     def workshop_starts(self) -> tuple[datetime, ...]:
@@ -77,15 +79,15 @@ def format_local(catalog: Catalog, lang: str, instant: datetime, tz: ZoneInfo, k
 def placeholder_values(catalog: Catalog, lang: str, facts: ProcessFacts, at: datetime) -> dict[str, str]:
     """Values of :data:`PLACEHOLDERS` in ``lang``: ``{workshop_*}`` describe the workshop after
     ``at`` (or workshop 5 when all are past), ``{end_date}`` is the local date the process ends,
-    ``{process_name}`` its name."""
+    ``{erase_date}`` the local date its data is erased, ``{process_name}`` its name."""
     locale = _locale(lang)
     workshop = facts.next_workshop(at) or (facts.workshops[-1] if facts.workshops else None)
+    date_format = catalog.raw(locale, "programme.format.end_date")
     values = {
         "process_name": facts.name,
-        "end_date": format_date(
-            facts.end_at.astimezone(facts.tz).date(),
-            catalog.raw(locale, "programme.format.end_date"),
-            locale=locale,
+        "end_date": format_date(facts.end_at.astimezone(facts.tz).date(), date_format, locale=locale),
+        "erase_date": format_date(
+            (facts.erase_at or facts.end_at).astimezone(facts.tz).date(), date_format, locale=locale
         ),
         "workshop_number": "",
         "workshop_time": "",

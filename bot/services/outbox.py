@@ -37,6 +37,7 @@ from bot.domain.planning import (
 from bot.domain.process import ProcessFacts, WorkshopFact, phase_at
 from bot.domain.programme import KINDS as PROGRAMME_KINDS
 from bot.domain.programme import ProcessSpec
+from bot.domain.programme.spec import erasure_at
 from bot.domain.rehearsal import spec_kept_reminders
 from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DELIVERED_STATES, REPLANNABLE_STATES, DeliveryState
@@ -85,6 +86,7 @@ async def process_facts(session: AsyncSession, process_ids: Iterable[int]) -> di
             tz=ZoneInfo(process.timezone),
             end_at=process.end_at,
             workshops=tuple(workshops[pid]),
+            erase_at=erasure_at(process.end_at, process.retention_days),
         )
         for pid, process in processes.items()
     }

@@ -18,14 +18,14 @@ passed: their row holds only the Telegram id and the refusal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.programme.spec import MAX_RETENTION_DAYS
+from bot.domain.programme.spec import erasure_at
 from bot.domain.states import Consent
 from bot.services import dialogue_data
 from bot.services.people import facilitators_to_tell
@@ -45,17 +45,12 @@ from storage.models import (
 WARN_BEFORE = timedelta(days=7)
 UNCONSENTED_KEEP = timedelta(days=30)
 """How long the row of someone who declined (or never answered) the privacy notice is kept."""
-NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def purge_at(process: Process) -> datetime:
     """When the process's data goes; a stored ``retention_days`` beyond the bound counts as the bound,
     and a date past the calendar's end as never (it cannot raise)."""
-    days = min(max(int(process.retention_days), 1), MAX_RETENTION_DAYS)
-    try:
-        return process.end_at + timedelta(days=days)
-    except OverflowError:
-        return NEVER
+    return erasure_at(process.end_at, process.retention_days)
 
 
 def local_date(process: Process, instant: datetime) -> date:

@@ -27,6 +27,7 @@ __all__ = [
     "ProcessSpec",
     "PromptSpec",
     "WorkshopSpec",
+    "erasure_at",
     "problem_text",
 ]
 
@@ -37,6 +38,18 @@ ANSWERABLE_KINDS: frozenset[str] = frozenset(
 """Kinds a participant answers (and is reminded of); reminders and announcements only inform."""
 WORKSHOP_COUNT = 5
 MAX_RETENTION_DAYS = 3650
+
+
+def erasure_at(end_at: datetime, retention_days: int) -> datetime:
+    """When a process's data goes: ``retention_days`` after its end, a stored value beyond the bound
+    counting as the bound, and a date past the calendar's end as never (it cannot raise)."""
+    days = min(max(int(retention_days), 1), MAX_RETENTION_DAYS)
+    try:
+        return end_at + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=end_at.tzinfo)
+
+
 """Ten years: the longest a process file may keep its data after the end."""
 
 ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from bot.domain.process import (
     phase_at,
     placeholder_values,
 )
+from bot.domain.programme.spec import erasure_at
 from messages import Catalog, default_catalog
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -112,3 +114,12 @@ def test_end_date_is_the_local_date(catalog: Catalog) -> None:
     late = ProcessFacts("P", "fi", HELSINKI, datetime(2027, 5, 6, 22, 30, tzinfo=UTC), WORKSHOPS)
     # 22:30 UTC on 6 May is already 7 May in Helsinki.
     assert "7 May 2027" in placeholder_values(catalog, "en", late, local(2027, 1, 1))["end_date"]
+
+
+def test_erase_date_is_the_day_the_data_goes(catalog: Catalog) -> None:
+    facts = replace(FACTS, erase_at=erasure_at(FACTS.end_at, 180))
+    values = placeholder_values(catalog, "fi", facts, local(2027, 5, 1))
+    assert values["end_date"] == "6.5.2027"
+    assert values["erase_date"] == "2.11.2027"
+    assert placeholder_values(catalog, "sv", facts, local(2027, 5, 1))["erase_date"] == "2.11.2027"
+    assert erasure_at(FACTS.end_at, 10**9) == FACTS.end_at + timedelta(days=3650)

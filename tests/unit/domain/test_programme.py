@@ -458,7 +458,8 @@ def test_every_phase_has_a_reflection_a_task_a_checkin_and_a_reminder(default_sp
         first_reflection = next(prompt for prompt in prompts if prompt.kind == "reflection")
         assert first_reflection.when.text == f"W{phase} +1d 09:00"
     checkins = [prompt for prompt in default_spec.prompts if prompt.kind == "checkin"]
-    assert all(2 <= len(prompt.options) <= 5 for prompt in checkins)
+    # A 1–5 scale, plus "I am not part of an experiment" where the question assumes one.
+    assert all(2 <= len(prompt.options) <= 6 for prompt in checkins)
 
 
 def test_default_reminders_say_when_and_where(default_spec: ProcessSpec) -> None:
@@ -477,13 +478,16 @@ def test_reminder_text_names_the_next_workshop_in_each_language(example: Process
     assert sent_text(example, reminder, "fi").startswith(
         "Työpaja 2 on torstaina 4.2. klo 9.00. Paikka: Kirkonkylän koulu."
     )
-    assert sent_text(example, reminder, "sv").startswith("Workshop 2 är torsdag 4.2 kl. 9.00.")
+    assert sent_text(example, reminder, "sv").startswith("Workshop 2 hålls torsdag 4.2 kl. 9.00.")
     assert sent_text(example, reminder, "en").startswith(
         "Workshop 2 is on Thursday 4 February at 9:00. Place: Kirkonkylän koulu."
     )
     welcome = sent_text(example, example.prompt("p1-welcome"), "fi")
     assert "Paikka: tarkentuu myöhemmin." in welcome
-    assert "6 May 2027" in sent_text(example, example.prompt("p5-closing"), "en")
+    closing = sent_text(example, example.prompt("p5-closing"), "en")
+    assert "6 May 2027" in closing
+    # Without a process row the erasure date falls back to the end; the real one is below.
+    assert "erased on" in closing
 
 
 def test_reminder_closes_when_its_workshop_starts(example: ProcessSpec) -> None:
