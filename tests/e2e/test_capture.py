@@ -67,7 +67,7 @@ async def test_theme_and_anonymity_buttons_update_the_observation(bot, member) -
     [stored] = await submissions(bot.db)
     assert stored.theme == "bright" and stored.anonymous is True
     ack = member.messages[-1]
-    assert "Teema: Valopilkku" in ack["text"] and "nimettömänä" in ack["text"]
+    assert "Teema: Valopilkku" in ack["text"] and "ilman nimeä" in ack["text"]
     assert ("✓ Valopilkku", f"ob:{stored.id}:th:bright") in member.buttons(ack)
 
 

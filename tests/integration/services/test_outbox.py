@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bot.domain.process import placeholder_values
 from bot.domain.programme import dump_process, parse_process
 from bot.services import outbox
+from messages import default_catalog
 from storage.models import Delivery, Membership, Process, Prompt, Submission
 from tests.support.factories import process_yaml
 from tests.support.outbox import (
@@ -247,3 +249,19 @@ async def test_broadcast_reaches_every_reachable_unpaused_participant_who_has_jo
     assert texts["sv"] == texts["fi"]
     async with db.session() as session:
         assert await session.scalar(select(Submission.id)) is None
+
+
+async def test_the_closing_message_names_the_day_the_data_is_erased(db) -> None:
+    process_id = await make_process(db)
+    async with db.session() as session:
+        process = await session.get(Process, process_id)
+        assert process is not None
+        process.retention_days = 30
+        await session.commit()
+        facts = (await outbox.process_facts(session, [process_id]))[process_id]
+    assert facts.erase_at == facts.end_at + timedelta(days=30)
+    values = placeholder_values(default_catalog(), "fi", facts, facts.end_at - timedelta(days=3))
+    end = facts.end_at.astimezone(HELSINKI).date()
+    erased = (facts.end_at + timedelta(days=30)).astimezone(HELSINKI).date()
+    assert values["erase_date"] == f"{erased.day}.{erased.month}.{erased.year}"
+    assert values["erase_date"] != values["end_date"] == f"{end.day}.{end.month}.{end.year}"
