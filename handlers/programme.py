@@ -58,25 +58,48 @@ async def on_programme(update: Update, context: Ctx) -> None:
     svc = context.services
     now = svc.clock.now()
 
-    async def work(session: AsyncSession) -> ProgrammeFile:
+    @dataclass(frozen=True)
+    class Stored:
+        lang: str
+        process_id: int
+        name: str
+        source: str
+        file_name: str
+
+    async def work(session: AsyncSession) -> Stored | str:
         access = await require_facilitator(session, update, now)
         lang = access.sender.lang
         if not isinstance(access, Facilitating):
-            return ProgrammeFile(refusal(svc, lang).text, None)
+            return refusal(svc, lang).text
         process = access.process
+        return Stored(
+            lang, process.id, process.name, process.source_yaml, programme_file_name(svc, lang, process)
+        )
+
+    stored = await svc.db.run(work)
+    if isinstance(stored, str):
+        result = ProgrammeFile(stored, None)
+    else:
+        lang = stored.lang
         try:
-            document = dump_process(
-                parse_process(process.source_yaml, source=process.name), catalog=svc.catalog
+            # Parsed and written out in a worker thread, outside the unit of work: a large file
+            # keeps neither the event loop nor a database connection.
+            document = await asyncio.to_thread(
+                lambda: dump_process(parse_process(stored.source, source=stored.name), catalog=svc.catalog)
             )
         except (ProcessFileError, ValueError, KeyError) as error:
             log.warning(
-                "the stored programme of process %d cannot be read: %s", process.id, type(error).__name__
+                "the stored programme of process %d cannot be read: %s",
+                stored.process_id,
+                type(error).__name__,
             )
-            return ProgrammeFile(svc.t(lang, "programme_chat.source_broken"), None)
-        caption = svc.t(lang, "programme_chat.caption", process=process.name)
-        return ProgrammeFile(caption, document, programme_file_name(svc, lang, process))
-
-    result = await svc.db.run(work)
+            document = None
+        caption = (
+            svc.t(lang, "programme_chat.caption", process=stored.name)
+            if document is not None
+            else svc.t(lang, "programme_chat.source_broken")
+        )
+        result = ProgrammeFile(caption, document, stored.file_name)
     message = update.effective_message
     if result.document is None or message is None:
         await reply(update, result.caption)
