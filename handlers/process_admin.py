@@ -12,6 +12,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import Ctx, Services
+from bot.infra.commands import withdraw_facilitator_commands
 from bot.services import people
 from bot.services.processes import rotate_links
 from handlers.callbacks import ProcessAdmin
@@ -95,6 +96,14 @@ async def on_process_admin(update: Update, context: Ctx) -> None:
     pressed = ProcessAdmin.of(update)
     result = await svc.db.run(lambda session: _pressed(session, svc, update, pressed))
     await result.settle(update, svc)
+    removed = pressed.telegram_id if pressed is not None and pressed.action == "rm_one" else None
+    if removed is not None and result.out is not None:
+
+        async def still(session: AsyncSession) -> bool:
+            return await people.facilitates_any(session, removed)
+
+        if not await svc.db.run(still):
+            await withdraw_facilitator_commands(context.bot, removed)
 
 
 def register(app: Application) -> None:

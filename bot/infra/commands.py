@@ -66,3 +66,11 @@ async def publish_facilitator_commands(bot: Bot, catalog: Catalog, chat_id: int,
         )
     except TelegramError as error:
         log.warning("could not set facilitator commands: %s", type(error).__name__)
+
+
+async def withdraw_facilitator_commands(bot: Bot, chat_id: int) -> None:
+    """Someone who is no longer a facilitator anywhere gets the participant menu back."""
+    try:
+        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
+    except TelegramError as error:
+        log.warning("could not withdraw facilitator commands: %s", type(error).__name__)

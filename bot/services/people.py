@@ -127,6 +127,16 @@ async def remove_facilitator(session: AsyncSession, *, process_id: int, user_id:
     return True
 
 
+async def facilitates_any(session: AsyncSession, user_id: int) -> bool:
+    """Whether the user is a facilitator of some process."""
+    found = await session.scalar(
+        select(Membership.id)
+        .where(Membership.user_id == user_id, Membership.is_facilitator.is_(True))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def facilitator_ids(session: AsyncSession, process_id: int) -> list[tuple[int, str | None]]:
     """The Telegram ids and names of a process's facilitators, in the order they joined."""
     rows = await session.execute(
