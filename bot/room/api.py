@@ -298,11 +298,11 @@ class Room:
     async def programme(self, session: AsyncSession, entered: Entered) -> web.Response:
         assert entered.process is not None
         try:
-            spec, deliveries = await room.programme_prompts(session, entered.process)
+            state = await room.programme_prompts(session, entered.process)
         except ProcessFileError:
             log.warning("the stored programme of process %d cannot be read", entered.process.id)
             return _json({"error": "unreadable"}, 409)
-        return _json(views.programme_json(spec, deliveries, self.services.catalog, entered.lang))
+        return _json(views.programme_json(state, self.services.catalog, entered.lang))
 
     async def save_prompt(self, session: AsyncSession, entered: Entered) -> web.Response:
         assert entered.process is not None

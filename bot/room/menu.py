@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 from telegram.error import TelegramError
+from telegram.ext import ExtBot
 
+from bot.context import Services
+from bot.services.room_views import facilitator_chats
 from bot.settings import Settings
-from messages import Catalog
+from messages import Catalog, normalise_language
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +41,19 @@ async def publish_room_button(
         log.warning("could not set the room's menu button: %s", type(error).__name__)
         return False
     return True
+
+
+async def publish_room_buttons(services: Services, bot: ExtBot[Any], now: datetime) -> int:
+    """Leader duty, at start-up and then daily: every facilitator's chat gets the room in its menu
+    (also those who joined before ``PUBLIC_URL`` was set). Returns how many chats were set."""
+    if services.settings.room_url() is None:
+        return 0
+    chats = await services.db.run(facilitator_chats)
+    done = 0
+    for user_id, language in chats:
+        lang = normalise_language(language)
+        if await publish_room_button(bot, services.settings, services.catalog, user_id, lang):
+            done += 1
+    if done:
+        log.info("the room is in the menu of %d facilitator chats", done)
+    return done

@@ -7,17 +7,16 @@ as HTML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.digest_model import GroupStat
-from bot.domain.programme import ProcessSpec, problem_text
+from bot.domain.programme import problem_text
 from bot.domain.programme.edit import EditProblems
 from bot.domain.timing import format_duration
 from bot.render.labels import Labels
-from bot.services.room_views import ItemPage, ListedItem, OverviewData
+from bot.services.room_views import ItemPage, ListedItem, OverviewData, ProgrammeState
 from messages import LANGUAGES, Catalog
 
 __all__ = ["item_page_json", "overview_json", "problems_json", "programme_json", "texts_json"]
@@ -123,9 +122,15 @@ def item_page_json(page: ItemPage, catalog: Catalog, lang: str, tz: ZoneInfo) ->
     }
 
 
-def programme_json(
-    spec: ProcessSpec, deliveries: Mapping[str, int], catalog: Catalog, lang: str
-) -> dict[str, Any]:
+def _planned(state: ProgrammeState, prompt_id: str, due: datetime, labels: Labels) -> str | None:
+    planned = state.planned.get(prompt_id)
+    if planned is None or abs((planned - due).total_seconds()) < 60:
+        return None
+    return labels.when(planned)
+
+
+def programme_json(state: ProgrammeState, catalog: Catalog, lang: str) -> dict[str, Any]:
+    spec = state.spec
     tz = ZoneInfo(spec.timezone)
     labels = Labels(catalog, lang, tz)
     return {
@@ -144,7 +149,8 @@ def programme_json(
                 "at_label": labels.when(prompt.due_at),
                 "texts": {language: prompt.texts[language] for language in LANGUAGES},
                 "remind_after": format_duration(prompt.remind_after) if prompt.remind_after else "",
-                "deliveries": deliveries.get(prompt.id, 0),
+                "deliveries": state.deliveries.get(prompt.id, 0),
+                "planned_label": _planned(state, prompt.id, prompt.due_at, labels),
             }
             for prompt in spec.prompts
         ],

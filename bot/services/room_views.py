@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select
@@ -41,8 +41,10 @@ __all__ = [
     "ItemPage",
     "ListedItem",
     "OverviewData",
+    "ProgrammeState",
     "RoomAccess",
     "access",
+    "facilitator_chats",
     "item_page",
     "merge_targets",
     "overview",
@@ -88,6 +90,18 @@ async def access(session: AsyncSession, *, user_id: int) -> RoomAccess | None:
         processes=tuple((int(pid), str(name)) for pid, name, _ in rows),
         active_process_id=active,
     )
+
+
+async def facilitator_chats(session: AsyncSession) -> list[tuple[int, str | None]]:
+    """Every consenting facilitator (Telegram id, language), once each: whose chat gets the room."""
+    rows = await session.execute(
+        select(User.id, User.language)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.is_facilitator.is_(True), User.consent == Consent.GIVEN)
+        .distinct()
+        .order_by(User.id)
+    )
+    return [(int(user_id), language) for user_id, language in rows.all()]
 
 
 async def _counts(session: AsyncSession, statement: Any) -> dict[int, int]:
@@ -330,20 +344,43 @@ def stored_spec(process: Process) -> ProcessSpec:
     return parse_process(process.source_yaml, source=process.name)
 
 
-async def programme_prompts(session: AsyncSession, process: Process) -> tuple[ProcessSpec, dict[str, int]]:
-    """The programme as written and, per prompt id, how many deliveries it has (0 for none yet)."""
-    counts = {
-        key: int(count)
-        for key, count in (
-            await session.execute(
-                select(Prompt.key, func.count(Delivery.id))
-                .outerjoin(Delivery, Delivery.prompt_id == Prompt.id)
-                .where(Prompt.process_id == process.id, Prompt.active.is_(True))
-                .group_by(Prompt.key)
+@dataclass(frozen=True)
+class ProgrammeState:
+    spec: ProcessSpec
+    deliveries: dict[str, int]
+    """Per prompt id, how many deliveries it has (0 for none yet)."""
+    planned: dict[str, datetime]
+    """Per prompt id, when its first unsent delivery goes out: the programme time moved by the
+    calendar rules (quiet hours, weekends, holidays, caps), as the planner decided."""
+
+
+async def programme_prompts(session: AsyncSession, process: Process) -> ProgrammeState:
+    """The programme as written, with what the outbox holds of each prompt."""
+    rows = (
+        await session.execute(
+            select(
+                Prompt.key,
+                func.count(Delivery.id),
+                func.min(case((Delivery.state.in_(_UNSENT), Delivery.due_at), else_=None)),
             )
-        ).all()
-    }
-    return stored_spec(process), counts
+            .outerjoin(Delivery, Delivery.prompt_id == Prompt.id)
+            .where(Prompt.process_id == process.id, Prompt.active.is_(True))
+            .group_by(Prompt.key)
+        )
+    ).all()
+    deliveries = {key: int(count) for key, count, _ in rows}
+    planned = {key: _aware(first) for key, _, first in rows if first is not None}
+    return ProgrammeState(stored_spec(process), deliveries, planned)
+
+
+_UNSENT = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """``min()`` over a CASE comes back from SQLite as text; both backends give UTC."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def save_prompt(

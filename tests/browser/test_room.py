@@ -84,3 +84,20 @@ async def test_a_facilitator_of_one_process_sees_nothing_of_another(room: Room, 
         )
         assert response.status == 403
         assert "Toinen prosessi" not in await response.text()
+
+
+async def test_init_data_never_reaches_a_log(room: Room, caplog) -> None:
+    import logging
+    from urllib.parse import parse_qs
+
+    caplog.set_level(logging.DEBUG)
+    data = room.facilitator_data()
+    page = await room.page(data)
+    await expect(page.get_by_role("heading", name=PROCESS)).to_be_visible()
+    await page.get_by_role("button", name="Havainnot ja ideat").click()
+    await expect(page.get_by_role("heading", name="Havainnot ja ideat")).to_be_visible()
+    forged = data[:-4] + "0000"
+    await page.request.get(f"{room.server.url}/app/api/me", headers={"Authorization": f"tma {forged}"})
+    signature = parse_qs(data)["hash"][0]
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert signature not in logged and forged[-40:] not in logged and "query_id" not in logged

@@ -111,3 +111,19 @@ async def test_room_gives_a_web_app_button_and_the_chat_menu_button(
         assert "web_app" not in str(participant.messages[-1].get("reply_markup"))
     finally:
         await bot.stop()
+
+
+async def test_every_facilitator_gets_the_room_in_the_menu_at_start_up(
+    sandbox, db, clock, seeded: Seeded
+) -> None:
+    # Given a facilitator who joined before PUBLIC_URL was set, and a participant
+    bot, _ = await running(sandbox, db, clock, seeded, public_url="https://tupa.example")
+    try:
+        # When the leader's start-up duties run
+        assert bot.services.duties is not None
+        await bot.services.duties.run_all(bot.app.bot)
+        # Then the facilitator's chat has the room as its menu button, and nobody else's
+        assert sandbox.menu_buttons[FACILITATOR]["web_app"] == {"url": "https://tupa.example/app/"}
+        assert seeded.user_ids["kunta-tyo-1"] not in sandbox.menu_buttons
+    finally:
+        await bot.stop()

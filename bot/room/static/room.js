@@ -370,7 +370,8 @@
         el("ol", { class: "bars" }, prompts.map((prompt) =>
           el("li", { class: "card prompt", "data-id": prompt.id },
             el("div", { class: "meta" }, el("span", { class: "prompt-at", text: prompt.at_label }), el("span", { text: prompt.id }),
-              el("span", { text: prompt.remind_after || t("room.ui.reminder_none") })),
+              el("span", { text: prompt.remind_after || t("room.ui.reminder_none") }),
+              prompt.planned_label ? el("span", { class: "planned", text: t("room.ui.planned", { when: prompt.planned_label }) }) : null),
             el("p", { class: "text", text: (prompt.texts[state.lang] || prompt.texts.fi).split("\n")[0] }),
             el("button", { type: "button", text: t("room.ui.edit"), "aria-label": t("room.ui.edit") + " " + prompt.id,
               onclick: () => open(() => promptForm(prompt, body), () => programme().catch(failed)) }))))));
