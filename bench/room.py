@@ -95,7 +95,7 @@ async def measure(submissions: int, runs: int) -> list[dict]:
         services = Services(
             settings=settings, db=db, clock=clock, catalog=default_catalog(), instance="bench"
         )
-        server = WebServer(build_application(services, with_updater=False), host="127.0.0.1", port=0)
+        server = WebServer(build_application(services), host="127.0.0.1", port=0)
         await server.start()
         results = []
         try:
