@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 MAX_FILE_CHARS = 500_000
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""The years a time in a process file may fall in: beyond them, adding the default follow-up or the
+retention to a date would leave the calendar."""
 MAX_DEPTH = 50
 """How deeply lists and mappings may nest; a process file needs five levels. PyYAML composes
 recursively, so a file nested a few hundred levels deep would otherwise end in a ``RecursionError``."""
@@ -184,6 +187,9 @@ class NodeReader:
             year, month, day, hour, minute, second = (
                 int(match[g] or 0) for g in ("y", "mo", "d", "h", "mi", "s")
             )
+            if not FIRST_YEAR <= year <= LAST_YEAR:
+                self.add(node, path, "year_out_of_range", value=raw, first=FIRST_YEAR, last=LAST_YEAR)
+                return None
             return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - naive local wall time
         except ValueError:
             self.add(node, path, "bad_datetime", value=raw)

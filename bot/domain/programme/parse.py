@@ -284,6 +284,8 @@ def _reminders_per_week(reader: NodeReader, node: Node | None) -> int | None:
             cap = number
             if number < 0:
                 reader.add(node, "reminders_per_week", "too_small", value=number, minimum=0)
+            elif number > MAX_DAILY_CAP * 7:
+                reader.add(node, "reminders_per_week", "too_big", value=number, maximum=MAX_DAILY_CAP * 7)
     return cap
 
 

@@ -88,6 +88,7 @@ ERROR_PARAMS: Mapping[str, tuple[str, ...]] = {
     "too_small": ("value", "minimum"),
     "too_big": ("value", "maximum"),
     "too_far": ("value",),
+    "year_out_of_range": ("value", "first", "last"),
     "invites_after_end": ("value", "end"),
     "too_long": ("length", "limit"),
     "too_many": ("count", "limit"),

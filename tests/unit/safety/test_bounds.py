@@ -101,3 +101,23 @@ def test_invites_until_before_the_end_is_kept_and_round_trips() -> None:
 def test_invites_until_after_the_end_is_a_problem() -> None:
     problems = problems_of(with_line(11, "end: 2027-05-06 16:00\ninvites_until: 2027-06-01 09:00"))
     assert [(p.line, p.field, p.code) for p in problems] == [(12, "invites_until", "invites_after_end")]
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement", "at_line", "field", "code"),
+    [
+        (14, f"daily_cap: 2\nreminders_per_week: {HUGE}", 15, "reminders_per_week", "too_big"),
+        (6, "  - 0001-01-01 00:00", 6, "workshops[1]", "year_out_of_range"),
+        (11, "end: 9999-12-31 23:59", 11, "end", "year_out_of_range"),
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_one_problem(
+    line: int, replacement: str, at_line: int, field: str, code: str
+) -> None:
+    problems = problems_of(with_line(line, replacement))
+    assert [(p.line, p.field, p.code) for p in problems] == [(at_line, field, code)]
+
+
+def test_a_last_workshop_in_the_year_9999_is_a_problem_not_an_overflow() -> None:
+    text = with_line(11, "").replace("2027-04-08 09:00", "9999-12-30 09:00")
+    assert [(p.field, p.code) for p in problems_of(text)] == [("workshops[5]", "year_out_of_range")]
