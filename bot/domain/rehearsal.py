@@ -12,7 +12,9 @@ digests follow :func:`~bot.domain.timing.weekly_digest_times` (as the digest job
 Personas: one per organisation × role who answers each prompt the same day (so gets no
 reminders), plus one who never answers (so every reminder shows), plus the facilitator. The
 message budget (:func:`budget`) counts, per participant and local calendar week, what the bot sends
-on its own initiative: prompts, reminders, and any kind in :data:`BUDGET_KINDS`.
+on its own initiative: prompts, reminders, and any kind in :data:`BUDGET_KINDS`. The facilitator
+gets the weekly digests and the day-after-workshop nudges to send /loop
+(:mod:`bot.domain.loop_nudge`), planned like any prompt.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.domain.loop_nudge import LOOP_NUDGE, loop_nudge_prompts
 from bot.domain.planning import (
     DeliveryPolicy,
     PlanItem,
@@ -183,12 +186,24 @@ def rehearse(spec: ProcessSpec, personas: Sequence[Persona]) -> list[Entry]:
     kept = kept_reminders(items, policy, total_limit=total_limit(spec))
     plan = Planner(items, policy, now=start).plan()
     order = {persona: index for index, persona in enumerate(personas)}
+    nudges = loop_nudge_prompts(spec)
+    anchors = [w.at_utc for w in spec.workshops] + [spec.end_at]
+    nudge_items = [
+        plan_item(n.id, kind=n.kind, due_at=n.due_at, closes_at=n.closes_at, order=n.order, anchors=anchors)
+        for n in nudges
+    ]
+    nudge_plan = Planner(nudge_items, policy, now=start).plan()
     entries: list[Entry] = []
     for persona in personas:
         if persona.facilitator:
             entries.extend(
                 Entry(_minute(at), "facilitator", persona, "digest", None, None)
                 for at in weekly_digest_times(start, spec.end_at, spec.digest, policy.tz)
+            )
+            entries.extend(
+                Entry(_minute(d.due_at), "facilitator", persona, LOOP_NUDGE, None, d.prompt_id)
+                for d in nudge_plan
+                if d.is_planned
             )
             continue
         for delivery in plan:
@@ -205,7 +220,7 @@ def rehearse(spec: ProcessSpec, personas: Sequence[Persona]) -> list[Entry]:
                 entries.append(
                     Entry(_minute(at), "participant", persona, "reminder", kind, delivery.prompt_id)
                 )
-    position = {prompt.id: prompt.order for prompt in spec.prompts}
+    position = {prompt.id: prompt.order for prompt in (*spec.prompts, *nudges)}
     entries.sort(key=lambda e: (e.at, order[e.persona], position.get(e.prompt_id or "", -1), e.kind))
     return entries
 

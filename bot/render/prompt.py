@@ -95,6 +95,8 @@ def _header(catalog: Catalog, lang: str, prompt: Prompt, facts: ProcessFacts) ->
         return catalog.t(lang, "prompt.header.announcement", process=facts.name)
     if prompt.kind == "loop":
         return catalog.t(lang, "prompt.header.loop", process=facts.name)
+    if prompt.kind == "loop_nudge":
+        return catalog.t(lang, "prompt.header.loop_nudge", process=facts.name)
     phase = min(max(prompt.phase, 1), 5)
     return catalog.t(
         lang,

@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.domain.programme.spec import INFORMING_KINDS
 from bot.domain.states import DeliveryState
 from bot.services.contributions import Media
 from storage.models import Delivery, Membership, Prompt, Submission
@@ -47,7 +48,7 @@ async def open_deliveries(session: AsyncSession, *, membership: Membership, now:
         .where(
             Delivery.membership_id == membership.id,
             Delivery.state == DeliveryState.SENT,
-            Prompt.kind.not_in(("reminder", "announcement")),
+            Prompt.kind.not_in(INFORMING_KINDS),
             Prompt.closes_at > now,
         )
         .options(selectinload(Delivery.prompt))

@@ -16,11 +16,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.process import ProcessFacts
+from bot.domain.programme.spec import INFORMING_KINDS
 from bot.services import answers, contributions, outbox
 from bot.services.contributions import Media
 from storage.models import Delivery, Membership, Prompt, Submission
 
-NOT_ANSWERS = ("reminder", "announcement")
+NOT_ANSWERS = INFORMING_KINDS
 """Prompt kinds that inform: a reply to them is not an answer."""
 
 

@@ -31,6 +31,7 @@ from bot.domain.digest_model import (
     WorkshopInfo,
 )
 from bot.domain.digest_sections import IDEAS_KEPT, OPEN_KINDS, Audience, TextSections, assemble, chart_window
+from bot.domain.loop_nudge import FACILITATOR_KINDS
 from bot.domain.privacy import Member
 from bot.domain.states import DeliveryState
 from bot.services import dialogue_data
@@ -187,7 +188,12 @@ async def _activity(
                 func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
             )
             .join(Prompt, Prompt.id == Delivery.prompt_id)
-            .where(Prompt.process_id == process_id, Delivery.sent_at >= start, Delivery.sent_at < end)
+            .where(
+                Prompt.process_id == process_id,
+                Prompt.kind.not_in(FACILITATOR_KINDS),
+                Delivery.sent_at >= start,
+                Delivery.sent_at < end,
+            )
             .group_by(Delivery.prompt_id)
         )
     ]

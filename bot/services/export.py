@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_model import PromptInfo
 from bot.domain.digest_sections import option_value
+from bot.domain.loop_nudge import FACILITATOR_KINDS
 from bot.domain.privacy import ExportAttribution, Member, cell_partition
 from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DeliveryState
@@ -506,7 +507,7 @@ async def _participation_counts(
             .join(Prompt, Prompt.id == Delivery.prompt_id)
             .where(
                 Prompt.process_id == process_id,
-                Prompt.kind.not_in(("reminder", RELAY_KIND)),
+                Prompt.kind.not_in(("reminder", RELAY_KIND, *FACILITATOR_KINDS)),
                 Delivery.sent_at.is_not(None),
             )
             .group_by(Delivery.membership_id)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.loop_nudge import FACILITATOR_KINDS, loop_nudge_prompts
 from bot.domain.planning import (
     PlanChanges,
     PlanInput,
@@ -102,6 +103,20 @@ def _eligible() -> ColumnElement[bool]:
     )
 
 
+def _facilitating() -> ColumnElement[bool]:
+    """The facilitators who get facilitator prompts (the loop nudge): reachable, not paused."""
+    return and_(
+        Membership.is_facilitator.is_(True),
+        Membership.paused.is_(False),
+        Membership.unreachable.is_(False),
+    )
+
+
+def _audience(facilitators: bool) -> tuple[tuple[str, ...], ColumnElement[bool]]:
+    """The prompt kinds and the members one planning run is for."""
+    return (FACILITATOR_KINDS, _facilitating()) if facilitators else (PROGRAMME_KINDS, _eligible())
+
+
 async def eligible_count(session: AsyncSession, process_id: int) -> int:
     """How many participants a broadcast would reach now."""
     count = await session.scalar(
@@ -111,17 +126,23 @@ async def eligible_count(session: AsyncSession, process_id: int) -> int:
 
 
 async def load_plan_input(
-    session: AsyncSession, process: Process, member_ids: Sequence[int] | None = None
+    session: AsyncSession,
+    process: Process,
+    member_ids: Sequence[int] | None = None,
+    *,
+    facilitators: bool = False,
 ) -> PlanInput:
     """The programme, the policy and the existing rows of ``member_ids`` (default: every eligible
-    participant of the process)."""
+    participant of the process); with ``facilitators``, the facilitator prompts (the loop nudges)
+    and the facilitators instead."""
+    kinds, audience = _audience(facilitators)
     prompts = list(
         await session.scalars(
             select(Prompt)
             .where(
                 Prompt.process_id == process.id,
                 Prompt.active.is_(True),
-                Prompt.kind.in_(PROGRAMME_KINDS),
+                Prompt.kind.in_(kinds),
             )
             .order_by(Prompt.position, Prompt.id)
         )
@@ -141,7 +162,7 @@ async def load_plan_input(
         )
         for p in prompts
     ]
-    member_filter: list[ColumnElement[bool]] = [Membership.process_id == process.id, _eligible()]
+    member_filter: list[ColumnElement[bool]] = [Membership.process_id == process.id, audience]
     if member_ids is not None:
         member_filter.append(Membership.id.in_(list(member_ids)))
     members = list(await session.scalars(select(Membership.id).where(*member_filter).order_by(Membership.id)))
@@ -160,7 +181,7 @@ async def load_plan_input(
         )
         .join(Prompt, Prompt.id == Delivery.prompt_id)
         .join(Membership, Membership.id == Delivery.membership_id)
-        .where(Prompt.kind.in_(PROGRAMME_KINDS), *member_filter)
+        .where(Prompt.kind.in_(kinds), *member_filter)
     )
     for delivery_id, prompt_id, member_id, state, due_at, sent_at, claimed_at in rows.all():
         plan.add_delivery(
@@ -220,18 +241,28 @@ async def _replan(
     session: AsyncSession, process: Process, member_ids: Sequence[int] | None, now: datetime
 ) -> PlanResult:
     await session.flush()
-    plan = await load_plan_input(session, process, member_ids)
-    changes = plan_changes(plan, now)
-    await write_plan_changes(session, changes)
-    return changes.result
+    result = PlanResult()
+    for facilitators in (False, True):
+        plan = await load_plan_input(session, process, member_ids, facilitators=facilitators)
+        changes = plan_changes(plan, now)
+        await write_plan_changes(session, changes)
+        result += changes.result
+    return result
 
 
 async def plan_member(session: AsyncSession, membership: Membership, now: datetime) -> PlanResult:
     """(Re-)plan one participant: everything of the programme still open, shifted out of quiet hours
     and capped per day; a paused, unreachable or unfinished membership gets its pending rows
-    cancelled instead. Called when joining completes."""
-    if not is_eligible(membership):
+    cancelled instead. Called when joining completes. A facilitator gets the facilitator prompts
+    (the loop nudges) instead, unless paused or unreachable."""
+    facilitating = membership.is_facilitator and not membership.paused and not membership.unreachable
+    if not is_eligible(membership) and not facilitating:
         return PlanResult(cancelled=await _cancel_pending(session, Delivery.membership_id == membership.id))
+    if facilitating:
+        participant_rows = select(Prompt.id).where(Prompt.kind.in_(PROGRAMME_KINDS))
+        await _cancel_pending(
+            session, Delivery.membership_id == membership.id, Delivery.prompt_id.in_(participant_rows)
+        )
     process = await session.get(Process, membership.process_id)
     if process is None:
         return PlanResult()
@@ -250,8 +281,13 @@ async def replan_process(session: AsyncSession, process: Process, now: datetime)
     result = PlanResult()
     inactive = select(Prompt.id).where(Prompt.process_id == process.id, Prompt.active.is_(False))
     result.cancelled += await _cancel_pending(session, Delivery.prompt_id.in_(inactive))
-    ineligible = select(Membership.id).where(Membership.process_id == process.id, ~_eligible())
-    result.cancelled += await _cancel_pending(session, Delivery.membership_id.in_(ineligible))
+    for facilitators in (False, True):
+        kinds, audience = _audience(facilitators)
+        left_out = select(Membership.id).where(Membership.process_id == process.id, ~audience)
+        of_kind = select(Prompt.id).where(Prompt.process_id == process.id, Prompt.kind.in_(kinds))
+        result.cancelled += await _cancel_pending(
+            session, Delivery.membership_id.in_(left_out), Delivery.prompt_id.in_(of_kind)
+        )
     result += await _replan(session, process, None, now)
     return result
 
@@ -327,7 +363,7 @@ async def _replace_prompts(
     rows = list(
         await session.scalars(
             select(Prompt)
-            .where(Prompt.process_id == process.id, Prompt.kind.in_(PROGRAMME_KINDS))
+            .where(Prompt.process_id == process.id, Prompt.kind.in_((*PROGRAMME_KINDS, *FACILITATOR_KINDS)))
             .order_by(Prompt.active, Prompt.id)
         )
     )
@@ -336,7 +372,7 @@ async def _replace_prompts(
     added: list[str] = []
     changed: list[str] = []
     kept = spec_kept_reminders(spec)
-    for prompt in spec.prompts:
+    for prompt in (*spec.prompts, *loop_nudge_prompts(spec)):
         fresh = prompt_row(process.id, prompt, now, keep_reminder=prompt.id in kept)
         row = by_key.pop(prompt.id, None)
         if row is None:

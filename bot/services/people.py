@@ -11,6 +11,7 @@ from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from bot.domain.programme.spec import INFORMING_KINDS
 from bot.domain.states import Consent, DeliveryState
 from bot.services import dialogue_data, outbox
 from storage.models import (
@@ -53,7 +54,7 @@ def _user_with_membership_statement() -> Select[Any]:
         .where(
             Delivery.membership_id == Membership.id,
             Delivery.state == DeliveryState.SENT,
-            Prompt.kind.not_in(("reminder", "announcement")),
+            Prompt.kind.not_in(INFORMING_KINDS),
             Prompt.closes_at > bindparam("now", type_=UTCDateTime()),
         )
         .correlate(Membership)
@@ -204,6 +205,9 @@ async def join(
         membership.complete = True
     await session.flush()
     user.active_membership_id = membership.id
+    if membership.is_facilitator:
+        # The day-after-workshop nudges to send /loop.
+        await outbox.plan_member(session, membership, now)
     return membership, created
 
 

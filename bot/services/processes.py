@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.domain.bounds import plain_number
+from bot.domain.loop_nudge import loop_nudge_prompts
 from bot.domain.programme import ProcessSpec, PromptSpec
 from bot.domain.rehearsal import spec_kept_reminders
 from storage.models import Membership, Organisation, Process, Prompt, Workshop
@@ -86,6 +87,8 @@ async def create_process(
     kept = spec_kept_reminders(spec)
     for prompt in spec.prompts:
         session.add(prompt_row(process.id, prompt, now, keep_reminder=prompt.id in kept))
+    for nudge in loop_nudge_prompts(spec):
+        session.add(prompt_row(process.id, nudge, now, keep_reminder=False))
     await session.flush()
     loaded = await get_process(session, process.id)
     assert loaded is not None

@@ -14,7 +14,7 @@ from bot.domain.programme import parse_process
 from bot.domain.rehearsal import Persona, rehearse, start_of
 from bot.domain.timing import weekly_digest_times
 from bot.jobs.digest_job import run_due_digests
-from storage.models import Delivery, Membership, Prompt, User
+from storage.models import Delivery, Membership, Prompt
 from tests.support.config import make_settings
 from tests.support.factories import process_yaml
 from tests.support.programme import Person, dispatcher, next_event, seed, start_harness
@@ -38,25 +38,6 @@ PERSONAS = {
     OTHER: Persona("other", "Kyläyhdistys", "elected"),
     FACILITATOR: Persona("facilitator", None, None, facilitator=True),
 }
-
-
-async def seed_facilitator(bot: Any, process_id: int, now: datetime) -> None:
-    bot.sandbox.user(FACILITATOR, first_name="Fanni")
-
-    async def work(session: Any) -> None:
-        session.add(User(id=FACILITATOR, consent="given", consent_at=now, language="fi", created_at=now))
-        session.add(
-            Membership(
-                process_id=process_id,
-                user_id=FACILITATOR,
-                is_facilitator=True,
-                pseudonym="F-1",
-                complete=True,
-                joined_at=now,
-            )
-        )
-
-    await bot.db.run(work)
 
 
 async def outbox_messages(bot: Any) -> dict[tuple[int, int], tuple[str, str]]:
@@ -85,10 +66,11 @@ async def test_the_dispatcher_sends_what_the_rehearsal_predicts_to_the_minute(sa
     try:
         process = await bot.create_process(text)
         await seed(bot, process, PEOPLE)
-        await seed_facilitator(bot, process.id, start)
+        # The facilitator joins through the invite link, as in real life (and is planned then).
+        await bot.join(sandbox.user(FACILITATOR, first_name="Fanni"), process, facilitator=True)
+        seen_messages = len(sandbox.calls("sendMessage"))
         digests = weekly_digest_times(start, spec.end_at, spec.digest, ZoneInfo(spec.timezone))
         observed: list[tuple[datetime, int, str, str | None]] = []
-        seen_messages = 0
         seen_documents = 0
         answered: set[int] = set()
         horizon = max(digests[-1], spec.end_at) + timedelta(days=1)
@@ -111,9 +93,9 @@ async def test_the_dispatcher_sends_what_the_rehearsal_predicts_to_the_minute(sa
                     continue
                 chat = int(call.params["chat_id"])
                 message_id = call.response["result"]["message_id"]
-                if chat == FACILITATOR:
-                    continue
                 kind, key = by_id.get((chat, message_id), ("unexplained", None))
+                if chat == FACILITATOR:
+                    kind = "loop_nudge" if kind == "prompt" else kind
                 if kind == "unexplained" and chat != SILENT:
                     continue  # an answer's acknowledgement, not the bot's own initiative
                 observed.append((now, chat, kind, key))
@@ -138,3 +120,4 @@ async def test_the_dispatcher_sends_what_the_rehearsal_predicts_to_the_minute(sa
     assert sorted(minute) == expected
     assert any(kind == "reminder" for _, _, kind, _ in minute)
     assert any(kind == "digest" for _, _, kind, _ in minute)
+    assert [key for _, _, kind, key in minute if kind == "loop_nudge"] == [f"loop-w{n}" for n in range(1, 6)]

@@ -19,6 +19,7 @@ from messages import Catalog, Html, default_catalog
 __all__ = [
     "ANSWERABLE_KINDS",
     "ERROR_PARAMS",
+    "INFORMING_KINDS",
     "KINDS",
     "MAX_RETENTION_DAYS",
     "WORKSHOP_COUNT",
@@ -36,6 +37,8 @@ ANSWERABLE_KINDS: frozenset[str] = frozenset(
     {"reflection", "observation", "idea", "experiment", "checkin", "loop"}
 )
 """Kinds a participant answers (and is reminded of); reminders and announcements only inform."""
+INFORMING_KINDS: tuple[str, ...] = ("reminder", "announcement", "loop_nudge")
+"""Kinds that only inform: a reply to them is not an answer, and they are never "open"."""
 WORKSHOP_COUNT = 5
 MAX_RETENTION_DAYS = 3650
 

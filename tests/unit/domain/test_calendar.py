@@ -172,10 +172,16 @@ def test_calendar_keys_round_trip_and_bad_values_are_named() -> None:
     assert [p.code for p in error.value.problems] == ["bad_holidays", "bad_no_send"]
 
 
-def test_weekly_digests_follow_the_digest_rule_until_a_week_after_the_end() -> None:
+def test_facilitators_get_weekly_digests_and_a_loop_nudge_the_day_after_each_workshop() -> None:
     spec = parse_process(gentle(THURSDAYS))
     facilitator = Persona("fasilitaattori", None, None, facilitator=True)
-    digests = [e.at for e in rehearse(spec, [facilitator])]
+    entries = rehearse(spec, [facilitator])
+    digests = [e.at for e in entries if e.kind == "digest"]
+    nudges = [e for e in entries if e.kind == "loop_nudge"]
+    assert [e.prompt_id for e in nudges] == [f"loop-w{n}" for n in range(1, 6)]
+    # The day after each workshop at 08:00, before the participants' reflection; vappu moves W4's.
+    assert [local(e.at).date() for e in nudges][3] == date(2026, 5, 4)
+    assert all(local(e.at).time() == time(8) for e in nudges)
     assert all(local(at).weekday() == 0 and local(at).time() == time(8) for at in digests)
     assert digests[-1] >= spec.end_at + timedelta(days=7) > digests[-2]
     assert digests[0] > spec.workshops[0].at_utc - timedelta(days=9)
