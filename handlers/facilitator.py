@@ -7,12 +7,17 @@ nothing of any process.
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx, Services
+from bot.domain.programme import ProcessFileError, parse_process
 from bot.render.facilitator import render_overview, render_participants, render_schedule
+from bot.render.rehearsal import coming_weeks
 from bot.services import facilitator_views as views
 from bot.services import outbox
 from handlers.callbacks import SchedulePage
@@ -60,12 +65,31 @@ async def _schedule(update: Update, context: Ctx, offset: int) -> Out:
         items = await views.upcoming(session, process, now)
         facts = (await outbox.process_facts(session, [process.id]))[process.id]
         page = render_schedule(svc.catalog, lang, facts, items, offset)
+        if offset == 0:
+            weeks = _coming_weeks(svc, lang, process.source_yaml, now)
+            combined = f"{page.text}\n\n{weeks}" if weeks else page.text
+            if len(combined) <= MESSAGE_LIMIT:
+                page = dataclasses.replace(page, text=combined)
         if page.rest <= 0:
             return Out(page.text)
         more = svc.catalog.plain(lang, "schedule.more", count=page.rest)
         return Out(page.text, keyboard([[(more, SchedulePage(page.next_offset).encode())]]))
 
     return await svc.db.run(work)
+
+
+MESSAGE_LIMIT = 4000
+"""Telegram takes 4096 characters; the weeks are left out rather than the message cut."""
+
+
+def _coming_weeks(svc: Services, lang: str, source_yaml: str, now: datetime) -> str | None:
+    """The rehearsal of the stored process file for the coming weeks (reminders to those who do not
+    answer, digests, loop nudges); nothing when the stored file cannot be read any more."""
+    try:
+        spec = parse_process(source_yaml, source="stored")
+    except ProcessFileError:
+        return None
+    return coming_weeks(svc.catalog, lang, spec, now)
 
 
 async def on_schedule(update: Update, context: Ctx) -> None:

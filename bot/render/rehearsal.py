@@ -21,8 +21,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select
 from bot.domain.calendar import holiday_name
 from bot.domain.process import format_local
 from bot.domain.programme.spec import ProcessSpec
-from bot.domain.rehearsal import Budget, Entry, Persona, budget, spec_policy
-from messages import Catalog
+from bot.domain.rehearsal import Budget, Entry, Persona, budget, rehearse, spec_policy
+from messages import Catalog, escape
 
 __all__ = [
     "CalendarView",
@@ -30,6 +30,7 @@ __all__ = [
     "calendar_html",
     "calendar_text",
     "calendar_view",
+    "coming_weeks",
     "persona_labels",
     "timeline_json",
 ]
@@ -226,3 +227,31 @@ def _template() -> Template:
 def calendar_html(view: CalendarView, lang: str) -> str:
     """The calendar as one printable HTML page; every value is escaped by the template."""
     return _template().render(view=view, lang=lang)
+
+
+def coming_weeks(catalog: Catalog, lang: str, spec: ProcessSpec, now: datetime, weeks: int = 3) -> str | None:
+    """``/schedule``'s calendar: the rehearsal's weeks from this one on, ``weeks`` of them, as
+    Telegram HTML (every value escaped); ``None`` when nothing is left."""
+    silent, facilitator = persona_labels(catalog, lang, spec.organisations[0], "employee")
+    personas = [
+        Persona(silent, spec.organisations[0], "employee", answers=False),
+        Persona(spec.organisations[0], spec.organisations[0], "employee"),
+        Persona(facilitator, None, None, facilitator=True),
+    ]
+    tz = spec_policy(spec).tz
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=today.weekday())
+    last = first + timedelta(weeks=weeks)
+    entries = [e for e in rehearse(spec, personas) if e.at >= now and _week_of(e, tz) < last]
+    if not entries:
+        return None
+    view = calendar_view(catalog, lang, spec, entries, personas)
+    lines = [catalog.t(lang, "schedule.weeks_title", timezone=tz.key)]
+    for week in view.weeks:
+        lines.append(f"\n<b>{escape(week.heading)}</b>")
+        if week.closed:
+            lines.append(f"<i>{escape(week.closed)}</i>")
+        lines.extend(
+            f"{escape(line.when)} · {escape(line.what)} → {escape(line.whom)}" for line in week.lines
+        )
+    return "\n".join(lines)

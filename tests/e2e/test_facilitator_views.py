@@ -115,6 +115,11 @@ async def test_schedule_lists_the_next_prompts_in_local_time_and_pages_on(bot, p
     assert "ke 13.1. klo 15.00" in first_page  # the welcome, the day before workshop 1
     assert "→ 6 vastaanottajaa" in first_page
     assert "pe 15.1. klo 9.00" in first_page
+    # … and below, the rehearsal's calendar of the coming weeks: reminders, digests, loop nudges.
+    assert "Tulevat viikot" in first_page
+    assert "pe 15.1. klo 8.00 · muistutus lähettää /loop → fasilitaattoreille" in first_page
+    assert "viikkokooste → fasilitaattoreille" in first_page
+    assert "muistutus: p1-reflection → Ilomantsin kunta · työntekijä · vain lukee" in first_page
 
     await bot.press(fanni, "sc:8")
 
