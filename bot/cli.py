@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.add_argument("--format", choices=("text", "json", "html"), default="text")
     rehearse.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    rehearse.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
     purge = commands.add_parser("purge", help="purge processes past their retention")
     purge.add_argument("--dry-run", action="store_true", help="only show what would be purged")
@@ -90,7 +91,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "rehearse":
         from bot.cli_rehearse import rehearse_cli
 
-        return rehearse_cli(args.file, participants=args.participants, fmt=args.format, out=args.out)
+        return rehearse_cli(
+            args.file, participants=args.participants, fmt=args.format, out=args.out, force=args.force
+        )
     if args.command == "purge":
         from bot.cli_purge import purge_cli
 

@@ -21,6 +21,9 @@ from messages import Catalog, default_catalog
 __all__ = ["personas_for", "rehearse_cli", "render"]
 
 FORMATS = ("text", "json", "html")
+EXIT_EXISTS = 3
+"""As ``valitupa digest`` and ``export``: nothing on disk is overwritten without ``--force``."""
+MAX_PARTICIPANTS = 100_000
 
 
 def personas_for(spec: ProcessSpec, catalog: Catalog, count: int | None = None) -> list[Persona]:
@@ -40,7 +43,9 @@ def render(
     return calendar_html(view, spec.language) if fmt == "html" else calendar_text(view)
 
 
-def rehearse_cli(file: Path, *, participants: int | None, fmt: str, out: Path | None) -> int:
+def rehearse_cli(
+    file: Path, *, participants: int | None, fmt: str, out: Path | None, force: bool = False
+) -> int:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -51,6 +56,12 @@ def rehearse_cli(file: Path, *, participants: int | None, fmt: str, out: Path | 
     except ProcessFileError as error:
         print(f"{file} cannot be rehearsed:\n{error}", file=sys.stderr)
         return 1
+    if out is not None and out.exists() and (out.is_dir() or not force):
+        print(f"{out} already exists; add --force to overwrite it, or choose another name.", file=sys.stderr)
+        return EXIT_EXISTS
+    if participants is not None and not 1 <= participants <= MAX_PARTICIPANTS:
+        print(f"--participants must be 1 … {MAX_PARTICIPANTS}", file=sys.stderr)
+        return 2
     catalog = default_catalog()
     personas = personas_for(spec, catalog, participants)
     result = render(spec, rehearse(spec, personas), personas, fmt, catalog)

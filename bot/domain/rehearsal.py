@@ -59,6 +59,8 @@ BUDGET_KINDS: frozenset[str] = frozenset({"prompt", "reminder", "highlights", "p
 """What counts against the budget: what the bot sends a participant on its own initiative (not
 acknowledgements, relayed responses or announcements). ``highlights`` and ``pair`` introductions
 count as soon as a programme produces them."""
+OWN_MESSAGE_KINDS: frozenset[str] = frozenset({"highlights"})
+"""Programme kinds that are a message of their own in the timeline (``kind`` is the kind itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,8 @@ def rehearse(spec: ProcessSpec, personas: Sequence[Persona]) -> list[Entry]:
                 continue
             kind = kinds[delivery.prompt_id]
             sent = _minute(delivery.due_at)
-            entries.append(Entry(sent, "participant", persona, "prompt", kind, delivery.prompt_id))
+            what = kind if kind in OWN_MESSAGE_KINDS else "prompt"
+            entries.append(Entry(sent, "participant", persona, what, kind, delivery.prompt_id))
             remind_after = remind[delivery.prompt_id]
             if persona.answers or remind_after is None or delivery.prompt_id not in kept:
                 continue

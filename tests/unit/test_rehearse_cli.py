@@ -74,3 +74,12 @@ def test_a_broken_file_is_refused_by_line(tmp_path: Path, capsys: pytest.Capture
     path.write_text(process_yaml(extra="holidays: se\n"), encoding="utf-8")
     assert main(["rehearse", str(path)]) == 1
     assert "holidays" in capsys.readouterr().err
+
+
+def test_an_existing_out_file_is_kept_without_force(process_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kalenteri.txt"
+    out.write_text("vanha", encoding="utf-8")
+    assert main(["rehearse", str(process_file), "--out", str(out)]) == 3
+    assert out.read_text(encoding="utf-8") == "vanha"
+    assert main(["rehearse", str(process_file), "--out", str(out), "--force"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("Harjoituskierros")
