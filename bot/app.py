@@ -22,7 +22,7 @@ from bot.context import Ctx, Services, services_of
 from bot.infra.commands import publish_commands
 from bot.infra.inbox import UpdateTakenOver
 from bot.infra.ratelimit import PacedRateLimiter
-from bot.infra.transport import AiohttpRequest
+from bot.infra.transport import AiohttpRequest, InDoubt
 from bot.infra.updates import UpdateInbox, prune_job, release_departed_queues
 from bot.jobs.claims import release_departed_claims
 from bot.jobs.digest_job import run_due_digests
@@ -172,10 +172,13 @@ async def on_error(update: object, context: Ctx) -> None:
     """Log with context (never message contents), apologise to the user, tell the operator once an hour.
 
     Copes with any exception (and with none). A Telegram or network error is one log line (it is not
-    a bug of ours); anything else is logged with its traceback. The apology says the operators have
-    been told only when there is an operator chat (``OPERATOR_CHAT_ID``). The operator chat hears of
-    each kind of error (its exception class) at most once an hour per instance, so a failing database
-    does not flood it; the logs and ``valitupa_handler_errors_total`` count every occurrence.
+    a bug of ours); anything else is logged with its traceback. No apology follows an error raised
+    after a request was written (:class:`~bot.infra.transport.InDoubt`): the reply may have arrived,
+    and "please try again" would have the person send the same thing twice. The apology says the
+    operators have been told only when there is an operator chat (``OPERATOR_CHAT_ID``). The operator
+    chat hears of each kind of error (its exception class) at most once an hour per instance, so a
+    failing database does not flood it; the logs and ``valitupa_handler_errors_total`` count every
+    occurrence.
     """
     error = context.error
     if isinstance(error, UpdateTakenOver):
@@ -196,7 +199,7 @@ async def on_error(update: object, context: Ctx) -> None:
         isinstance(update, Update)
         and update.effective_chat is not None
         and update.effective_chat.type == "private"
-        and not isinstance(error, Forbidden)
+        and not isinstance(error, Forbidden | InDoubt)  # in doubt: the reply may well have arrived
     ):
         await _apologise(update, context, update_id)
     await _tell_operator(context, kind, update_id)

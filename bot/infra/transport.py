@@ -81,6 +81,18 @@ def _without_token(text: str) -> str:
     return _TOKEN_IN_PATH.sub(lambda match: f"/{match.group(1) or ''}bot<redacted>", text)
 
 
+class InDoubt:
+    """Marks an error raised after the request was written: Telegram may have carried it out."""
+
+
+class TimedOutInDoubt(TimedOut, InDoubt):
+    """No answer in time after the request was written (a read timeout)."""
+
+
+class NetworkErrorInDoubt(NetworkError, InDoubt):
+    """The connection failed after the request was written (a reset, a cut answer)."""
+
+
 class Fate(StrEnum):
     """What a failed request did, as far as the bot can know."""
 
@@ -338,11 +350,11 @@ class AiohttpRequest(BaseRequest):
             _never_left(wire)
             raise TimedOut(CONNECT_TIMEOUT_MESSAGE) from None
         except TimeoutError as error:
-            raise TimedOut(f"Timed out ({_describe(error)})") from None
+            raise TimedOutInDoubt(f"Timed out ({_describe(error)})") from None
         except aiohttp.ClientConnectorError as error:
             _never_left(wire)
             raise NetworkError(_describe(error)) from None
         except (aiohttp.ClientError, OSError) as error:
-            raise NetworkError(_describe(error)) from None
+            raise NetworkErrorInDoubt(_describe(error)) from None
         finally:
             self._slots.release()

@@ -12,10 +12,11 @@ from prometheus_client import generate_latest
 from sqlalchemy import select
 from telegram.ext import CommandHandler
 
+from bot.infra.transport import AiohttpRequest
 from bot.jobs import claims
 from bot.services.outbox import broadcast
 from sandbox import Misanswer
-from storage.models import Delivery, Prompt
+from storage.models import Delivery, Membership, Prompt, Submission
 from tests.support.config import make_settings
 from tests.support.outbox import JOINED, due_rows
 from tests.support.programme import (
@@ -220,3 +221,31 @@ async def test_a_reminder_in_doubt_is_not_repeated(bot, sandbox, caplog) -> None
     assert sum(str(c.params.get("text")) == text for c in sandbox.calls("sendMessage")) == 1
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]
     assert len(lines) == 1 and lines[0].startswith("reminder") and "not sent again" in lines[0], lines
+
+
+async def test_a_reply_in_doubt_gets_no_apology_that_would_make_her_send_it_again(sandbox, db, clock) -> None:
+    harness = await start_harness(sandbox, db, clock, make_settings(sandbox))
+    transport = harness.services.transports[0]
+    assert isinstance(transport, AiohttpRequest)
+    transport.read_timeout = 0.5
+    try:
+        process = await harness.create_process()
+        aino = sandbox.user(7501, first_name="Aino", language_code="fi")
+        await harness.join(aino, process)
+        before = len(aino.messages)
+        sandbox.misanswer_next("sendMessage", Misanswer.READ_TIMEOUT)  # the acknowledgement
+        await harness.say(aino, "Asukkaat toivoivat yhteislaulua perjantaisin.")
+        async with db.session() as session:
+            stored = list(
+                await session.scalars(
+                    select(Submission.kind)
+                    .join(Membership, Membership.id == Submission.membership_id)
+                    .where(Membership.user_id == aino.id)
+                )
+            )
+    finally:
+        await harness.stop()
+
+    shown = [m.get("text") or "" for m in aino.messages[before:]]
+    assert len(shown) == 1 and not shown[0].startswith("Pahoittelut"), shown
+    assert stored == ["observation"]
