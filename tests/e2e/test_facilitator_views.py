@@ -119,7 +119,10 @@ async def test_schedule_lists_the_next_prompts_in_local_time_and_pages_on(bot, p
     assert "Tulevat viikot" in first_page
     assert "pe 15.1. klo 8.00 · muistutus lähettää /loop → fasilitaattoreille" in first_page
     assert "viikkokooste → fasilitaattoreille" in first_page
-    assert "muistutus: p1-reflection → Ilomantsin kunta · työntekijä · vain lukee" in first_page
+    assert (
+        "muistutus vastaamatta jääneestä: p1-reflection → Ilomantsin kunta · työntekijä · vain lukee"
+        in first_page
+    )
 
     await bot.press(fanni, "sc:8")
 
