@@ -16,6 +16,7 @@ from telegram import Update
 from bot.domain.bounds import plain_number
 from bot.domain.sharing import SHARE_LEVELS
 from bot.render.prompt import QUICK_REPLY_PREFIX
+from bot.render.sharing import HIGHLIGHT_SUPPORT_PREFIX, RECOGNISE_PREFIX, RESPOND_PREFIX
 from bot.services.contributions import THEMES
 from bot.services.people import ROLES
 from messages import LANGUAGES
@@ -443,7 +444,7 @@ class SharedPage(Callback):
 class Recognise(Callback):
     """ "Me too" under a shared observation (a toggle)."""
 
-    PREFIX = "rc"
+    PREFIX = RECOGNISE_PREFIX
     submission_id: int
 
     def encode(self) -> str:
@@ -459,7 +460,7 @@ class Recognise(Callback):
 class Respond(Callback):
     """Respond to the author of a shared observation: the next message is relayed."""
 
-    PREFIX = "rs"
+    PREFIX = RESPOND_PREFIX
     submission_id: int
 
     def encode(self) -> str:
@@ -503,6 +504,22 @@ class ProcessAdmin(Callback):
         return None
 
 
+@dataclass(frozen=True)
+class HighlightSupport(Callback):
+    """Support toggled from a highlights message (the message stays, its button changes)."""
+
+    PREFIX = HIGHLIGHT_SUPPORT_PREFIX
+    idea_id: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.idea_id}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return None if number is None else cls(number)
+
+
 KINDS: tuple[type[Callback], ...] = (
     ProcessAdmin,
     AnnounceChoice,
@@ -531,5 +548,6 @@ KINDS: tuple[type[Callback], ...] = (
     SharedPage,
     Recognise,
     Respond,
+    HighlightSupport,
 )
 """Every kind of button; prefixes are unique (a unit test checks)."""

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ExtBot, filters
@@ -33,7 +33,7 @@ from bot.render.sharing import shown as shown_label
 from bot.services import answers, contributions, responses, sharing
 from bot.services.contributions import THEMES
 from bot.services.processes import get_process
-from handlers.callbacks import Recognise, Respond, SharedPage, ShareToggle
+from handlers.callbacks import HighlightSupport, Recognise, Respond, SharedPage, ShareToggle
 from handlers.capture import observation_out
 from handlers.common import Button, Who, answer_callback, keyboard, reply, who
 from handlers.dialogue import Responding, load, save
@@ -273,28 +273,72 @@ async def on_shared_page(update: Update, context: Ctx) -> None:
 # --- recognise and respond ---------------------------------------------------------------------
 
 
+def _toggled(markup: InlineKeyboardMarkup | None, data: str, on: bool) -> InlineKeyboardMarkup | None:
+    """The pressed message's buttons with the one carrying ``data`` ticked (``on``) or not: the
+    rest of the message (a /shared item, a highlights message) stays as it is."""
+    if markup is None:
+        return None
+    rows = []
+    for row in markup.inline_keyboard:
+        buttons = []
+        for button in row:
+            if button.callback_data == data:
+                label = button.text.removeprefix("✓ ")
+                button = InlineKeyboardButton(("✓ " if on else "") + label, callback_data=data)
+            buttons.append(button)
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows)
+
+
+async def _retick(update: Update, on: bool | None) -> None:
+    query = update.callback_query
+    if on is None or query is None or query.message is None or not isinstance(query.message, Message):
+        return
+    markup = _toggled(query.message.reply_markup, query.data or "", on)
+    if markup is None or markup == query.message.reply_markup:
+        return
+    try:
+        await query.edit_message_reply_markup(markup)
+    except BadRequest as error:
+        log.info("buttons not updated: %s", error.message)
+
+
 async def on_recognise(update: Update, context: Ctx) -> None:
     svc = context.services
     pressed = Recognise.of(update)
     now = svc.clock.now()
 
-    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+    async def work(session: AsyncSession) -> tuple[str, bool | None]:
         sender = await who(session, update, now=now)
         if pressed is None or sender.participant is None:
             return sender.lang, None
         item = await sharing.toggle_recognition(
             session, viewer=sender.participant, submission_id=pressed.submission_id, now=now
         )
-        return sender.lang, _item_out(svc, sender.lang, item) if item is not None else None
+        return sender.lang, item.recognised if item is not None else None
 
-    lang, out = await svc.db.run(work)
-    await answer_callback(update, None if out is not None else svc.catalog.plain(lang, "shared.gone"))
-    query = update.callback_query
-    if out is not None and query is not None and query.message is not None:
-        try:
-            await query.edit_message_reply_markup(out.markup)
-        except BadRequest as error:
-            log.info("recognition buttons not updated: %s", error.message)
+    lang, on = await svc.db.run(work)
+    await answer_callback(update, None if on is not None else svc.catalog.plain(lang, "shared.gone"))
+    await _retick(update, on)
+
+
+async def on_highlight_support(update: Update, context: Ctx) -> None:
+    svc = context.services
+    pressed = HighlightSupport.of(update)
+    now = svc.clock.now()
+
+    async def work(session: AsyncSession) -> tuple[str, bool | None]:
+        sender = await who(session, update, now=now)
+        if pressed is None or sender.participant is None:
+            return sender.lang, None
+        return sender.lang, await contributions.toggle_support(
+            session, membership=sender.participant, idea_id=pressed.idea_id, now=now
+        )
+
+    lang, on = await svc.db.run(work)
+    notice = "button.stale" if on is None else "ideas.supported" if on else "ideas.unsupported"
+    await answer_callback(update, svc.catalog.plain(lang, notice))
+    await _retick(update, on)
 
 
 async def on_respond(update: Update, context: Ctx) -> None:
@@ -452,3 +496,4 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_shared_page, pattern=SharedPage.pattern()))
     app.add_handler(CallbackQueryHandler(on_recognise, pattern=Recognise.pattern()))
     app.add_handler(CallbackQueryHandler(on_respond, pattern=Respond.pattern()))
+    app.add_handler(CallbackQueryHandler(on_highlight_support, pattern=HighlightSupport.pattern()))

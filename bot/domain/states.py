@@ -45,10 +45,13 @@ DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.ANSWERED)
 
 
 class DeliveryKind(StrEnum):
-    """What the dispatcher sends for a delivery: the prompt itself, or its one reminder."""
+    """What the dispatcher sends for a delivery: the prompt itself, or its one reminder; and the
+    programme kinds the message budget counts by name (``highlights``: what others noticed,
+    rendered for each participant when it is sent)."""
 
     PROMPT = "prompt"
     REMINDER = "reminder"
+    HIGHLIGHTS = "highlights"
 
 
 class Consent(StrEnum):

@@ -21,6 +21,8 @@ from bot.render.prompt import (
     prompt_message,
     reminder_message,
 )
+from bot.render.sharing import highlights
+from bot.services.highlights import highlights_for
 from bot.services.outbox import process_facts
 from messages import Catalog
 from storage.models import Delivery, Membership, Process, Prompt, User
@@ -97,6 +99,11 @@ async def prepare(
             message = render(
                 catalog, lang, prompt, facts[process_id], delivery_id=delivery.id, values=values[key]
             )
+            if kind == DeliveryKind.PROMPT and prompt.kind == DeliveryKind.HIGHLIGHTS:
+                found = await highlights_for(
+                    session, membership_id=delivery.membership_id, now=delivery.due_at
+                )
+                message = RenderedMessage(*highlights(catalog, lang, message.text, found.shared, found.ideas))
         except Exception as error:
             log.error("could not render delivery %d: %s", delivery.id, type(error).__name__, exc_info=error)
             broken.append((delivery.id, f"render: {type(error).__name__}"))

@@ -48,6 +48,7 @@ KIND_ICONS: Mapping[str, str] = {
     "experiment": "🧪",
     "checkin": "📊",
     "reminder": "🗓",
+    "highlights": "✨",
 }
 SNIPPET = 300
 

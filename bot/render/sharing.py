@@ -24,6 +24,10 @@ __all__ = [
 ]
 
 SNIPPET = 120
+HIGHLIGHT_CHARS = 220
+RECOGNISE_PREFIX = "rc"
+RESPOND_PREFIX = "rs"
+HIGHLIGHT_SUPPORT_PREFIX = "hs"
 
 
 class ShownLike(Protocol):
@@ -90,3 +94,66 @@ def ack_lines(catalog: Catalog, lang: str, *, who: ShownLike | None, recognised:
     if recognised:
         lines.append(catalog.t(lang, "share.recognised", count=recognised))
     return lines
+
+
+class SharedLike(Protocol):
+    @property
+    def submission_id(self) -> int: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def media_type(self) -> str | None: ...
+    @property
+    def shown(self) -> ShownLike: ...
+    @property
+    def recognised(self) -> bool: ...
+    @property
+    def respondable(self) -> bool: ...
+
+
+class IdeaLike(Protocol):
+    @property
+    def idea_id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def supports(self) -> int: ...
+    @property
+    def supported(self) -> bool: ...
+
+
+def highlights(
+    catalog: Catalog, lang: str, intro: str, shared: Sequence[SharedLike], ideas: Sequence[IdeaLike]
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    """The highlights message: the programme's text, then numbered shared observations from other
+    organisations and the most supported ideas, with a row of buttons for each."""
+    parts = [intro]
+    rows: list[list[tuple[str, str]]] = []
+    if shared:
+        lines = [catalog.t(lang, "highlights.shared")]
+        for number, item in enumerate(shared, start=1):
+            text = shorten(item.text, HIGHLIGHT_CHARS) if item.text else catalog.plain(lang, "media.photo")
+            by = shown(catalog, lang, item.shown)
+            lines.append(catalog.t(lang, "highlights.item", number=number, text=text, shown=by))
+            recognise = f"{number}. " + catalog.plain(lang, "shared.button.recognise")
+            row = [
+                (("✓ " if item.recognised else "") + recognise, f"{RECOGNISE_PREFIX}:{item.submission_id}")
+            ]
+            if item.respondable:
+                respond = catalog.plain(lang, "shared.button.respond")
+                row.append((f"{number}. {respond}", f"{RESPOND_PREFIX}:{item.submission_id}"))
+            rows.append(row)
+        parts.append("\n".join(lines))
+    else:
+        parts.append(catalog.t(lang, "highlights.none_shared"))
+    if ideas:
+        lines = [catalog.t(lang, "highlights.ideas")]
+        for letter, idea in zip("ABCDEFGH", ideas, strict=False):
+            lines.append(
+                catalog.t(lang, "highlights.idea", letter=letter, title=idea.title, supports=idea.supports)
+            )
+            support = f"{letter}. " + catalog.plain(lang, "highlights.button.support")
+            mark = "✓ " if idea.supported else ""
+            rows.append([(mark + support, f"{HIGHLIGHT_SUPPORT_PREFIX}:{idea.idea_id}")])
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts), rows

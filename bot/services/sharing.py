@@ -51,6 +51,7 @@ __all__ = [
     "record_copies",
     "set_muted",
     "share_of",
+    "shared_item",
     "shared_page",
     "toggle_recognition",
     "toggle_share",
@@ -256,7 +257,7 @@ def _visible(process_id: int) -> tuple[object, ...]:
     )
 
 
-async def _item(
+async def shared_item(
     session: AsyncSession, viewer: Membership, share: Share, submission: Submission
 ) -> SharedItem:
     author = await session.get(Membership, share.membership_id)
@@ -293,7 +294,7 @@ async def shared_page(
             base.order_by(Share.created_at.desc(), Share.id.desc()).offset(max(0, offset)).limit(limit)
         )
     ).all()
-    items = [await _item(session, viewer, share, submission) for share, submission in rows]
+    items = [await shared_item(session, viewer, share, submission) for share, submission in rows]
     return SharedPage(items, int(total or 0), max(0, offset))
 
 
@@ -325,7 +326,7 @@ async def toggle_recognition(
     await session.flush()
     submission = await session.get(Submission, submission_id)
     assert submission is not None
-    return await _item(session, viewer, share, submission)
+    return await shared_item(session, viewer, share, submission)
 
 
 @dataclass(frozen=True)

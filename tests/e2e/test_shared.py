@@ -228,3 +228,57 @@ async def test_respond_wins_over_an_open_dialogue_and_cancel_leaves(bot, aino, b
     # The idea dialogue goes on afterwards.
     await bot.say(bertil, "Iltapäiväkerho kaikille")
     assert "Mihin tarpeeseen" in bertil.messages[-1]["text"]
+
+
+HIGHLIGHTS = """
+prompts:
+  - id: p1-highlights
+    phase: 1
+    when: W1 +11d 14:00
+    kind: highlights
+    text:
+      fi: Työpajojen välissä kurkistus siihen, mitä muut ovat huomanneet.
+      sv: Mellan workshoparna en titt på vad de andra har lagt märke till.
+      en: Between workshops, a look at what the others have noticed.
+    remind_after: none
+    closes_after: 3d
+"""
+
+
+async def test_highlights_mid_way_show_other_organisations_items_with_buttons(bot, sandbox, clock) -> None:
+    from tests.support.factories import process_yaml
+
+    process = await bot.create_process(process_yaml(extra=HIGHLIGHTS))
+    people = {}
+    for user_id, name, org in ((1011, "Aino", 0), (1012, "Bertil", 1), (1013, "Doris", 0)):
+        people[name] = sandbox.user(user_id, first_name=name, language_code="fi")
+        await bot.join(people[name], process, organisation=org)
+    aino, bertil, doris = people["Aino"], people["Bertil"], people["Doris"]
+    clock.set(datetime(2027, 1, 15, 10, 0, tzinfo=HELSINKI))  # after workshop 1
+    sid = await share(bot, aino, "Kylätalon kahvilaan tulee yksinäisiä miehiä.")
+    await bot.command(bertil, "/idea")
+    await bot.say(bertil, "Miesten kahvila")
+    for _ in range(3):
+        await bot.command(bertil, "/skip")
+
+    clock.set(datetime(2027, 1, 25, 14, 0, tzinfo=HELSINKI))  # W1 +11d 14:00, mid-way to W2
+    await deliver(bot)
+
+    def highlights(user):
+        return [m for m in user.messages if "kurkistus siihen, mitä muut" in (m.get("text") or "")]
+
+    [for_bertil] = highlights(bertil)
+    assert "Kylätalon kahvilaan" in for_bertil["text"] and "Ilomantsin kunta" in for_bertil["text"]
+    assert "Aino" not in for_bertil["text"] and "Miesten kahvila" in for_bertil["text"]
+    # Doris is in Aino's organisation: highlights are what *other* organisations noticed.
+    [for_doris] = highlights(doris)
+    assert "Kylätalon kahvilaan" not in for_doris["text"] and "Miesten kahvila" in for_doris["text"]
+    [for_aino] = highlights(aino)
+    assert "Kylätalon kahvilaan" not in for_aino["text"]
+
+    await bot.press(bertil, f"rc:{sid}")
+    pressed = bertil.message(for_bertil["message_id"])
+    assert pressed["text"] == for_bertil["text"]
+    assert any(text.startswith("✓ 1.") for text, _ in bertil.buttons(pressed))
+    await bot.press(doris, "hs:")
+    assert any(text.startswith("✓ A.") for text, _ in doris.buttons(doris.message(for_doris["message_id"])))

@@ -32,7 +32,15 @@ __all__ = [
     "problem_text",
 ]
 
-KINDS: tuple[str, ...] = ("reflection", "observation", "idea", "experiment", "checkin", "reminder")
+KINDS: tuple[str, ...] = (
+    "reflection",
+    "observation",
+    "idea",
+    "experiment",
+    "checkin",
+    "reminder",
+    "highlights",
+)
 ANSWERABLE_KINDS: frozenset[str] = frozenset(
     {"reflection", "observation", "idea", "experiment", "checkin", "loop"}
 )

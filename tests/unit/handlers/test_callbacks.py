@@ -22,6 +22,7 @@ from handlers.callbacks import (
     ExperimentPick,
     ForgetChoice,
     HideChoice,
+    HighlightSupport,
     IdeasPage,
     LanguagePick,
     LoopChoice,
@@ -83,6 +84,7 @@ LARGEST: list[Callback] = [
     SharedPage(BIG, None),
     Recognise(BIG),
     Respond(BIG),
+    HighlightSupport(BIG),
 ]
 
 
