@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import Ctx, Services
 from bot.infra.commands import withdraw_facilitator_commands
+from bot.room.menu import withdraw_room_button
 from bot.services import people
 from bot.services.processes import rotate_links
 from handlers.callbacks import ProcessAdmin
@@ -104,6 +105,7 @@ async def on_process_admin(update: Update, context: Ctx) -> None:
 
         if not await svc.db.run(still):
             await withdraw_facilitator_commands(context.bot, removed)
+            await withdraw_room_button(context.bot, removed)
 
 
 def register(app: Application) -> None:

@@ -6,7 +6,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MenuButtonDefault,
+    MenuButtonWebApp,
+    WebAppInfo,
+)
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
@@ -41,6 +48,14 @@ async def publish_room_button(
         log.warning("could not set the room's menu button: %s", type(error).__name__)
         return False
     return True
+
+
+async def withdraw_room_button(bot: Bot, chat_id: int) -> None:
+    """Someone who facilitates nowhere any more gets Telegram's default menu button back."""
+    try:
+        await bot.set_chat_menu_button(chat_id=chat_id, menu_button=MenuButtonDefault())
+    except TelegramError as error:
+        log.warning("could not withdraw the room's menu button: %s", type(error).__name__)
 
 
 async def publish_room_buttons(services: Services, bot: ExtBot[Any], now: datetime) -> int:

@@ -111,6 +111,7 @@ async def test_a_facilitator_is_removed_from_the_process_menu(bot, sandbox, two_
         )
     assert left == [9101]
     assert sandbox.commands({"type": "chat", "chat_id": 9102}) == []
+    assert sandbox.menu_buttons.get(9102, {"type": "default"}) == {"type": "default"}
     assert "digest" in {c["command"] for c in sandbox.commands({"type": "chat", "chat_id": 9101})}
     await bot.command(pekka, "/process")
     assert "Tämä komento on prosessin fasilitaattoreille" in pekka.messages[-1]["text"]
