@@ -40,11 +40,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, exists, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ExtBot
 
-from storage.dialects import insert_ignoring_conflicts
+from storage.dialects import dialect_of, insert_ignoring_conflicts
 from storage.models import InboxClaim, InboxUpdate
 
 KEEP_HANDLED = timedelta(hours=48)
@@ -185,15 +186,19 @@ async def unhandled(session: AsyncSession, queues: Collection[int] | None = None
 async def claim(
     session: AsyncSession, queues: Collection[int], *, instance: str, now: datetime
 ) -> list[Stored]:
-    """Claim the queues nobody holds, and return their unhandled rows in order."""
+    """Claim the queues nobody else holds (one this instance holds already counts: its sweep may
+    have taken it), and return their unhandled rows in order."""
     if not queues:
         return []
-    statement = insert_ignoring_conflicts(session, _CLAIMS, ("user_id",))
-    result = await session.execute(
-        statement.values([{"user_id": q, "instance": instance, "claimed_at": now} for q in queues]).returning(
-            _CLAIMS.c.user_id
-        )
+    rows = [{"user_id": q, "instance": instance, "claimed_at": now} for q in queues]
+    insert_ = postgresql.insert(_CLAIMS) if dialect_of(session) == "postgresql" else sqlite.insert(_CLAIMS)
+    statement = insert_.values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={"claimed_at": statement.excluded.claimed_at},
+        where=_CLAIMS.c.instance == instance,
     )
+    result = await session.execute(statement.returning(_CLAIMS.c.user_id))
     claimed = {int(queue) for (queue,) in result.all()}
     return await unhandled(session, claimed)
 
