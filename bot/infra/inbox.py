@@ -25,9 +25,11 @@ handled; then the row keeps only ``update_id`` and its times, for deduplication,
 here: the rows still holding a body are that person's updates not yet handled, which come after it.
 
 Several instances (PostgreSQL): a person's rows are handled by one instance at a time, which holds a
-row of ``inbox_claims`` for them while it works through them in ``update_id`` order. The claim is
-taken after the row is committed and given back in a transaction that looks for rows left, so a row
-is always either claimed by its receiver or seen by the claimant (see :func:`release_claim`).
+row of ``inbox_claims`` for them while it works through them in ``update_id`` order. The receiver
+tries to claim in the row's own transaction, after its insert; the claimant gives the claim back in a
+transaction that looks for rows left (see :func:`release_claim`). A row whose arrival crosses a
+release exactly is left without a claimant for a moment; every instance's sweep takes such queues
+every :data:`bot.infra.updates.SWEEP_S` seconds.
 """
 
 from __future__ import annotations
@@ -227,10 +229,9 @@ async def claim_orphans(session: AsyncSession, *, instance: str, now: datetime, 
 async def release_claim(session: AsyncSession, queue: int, *, instance: str, now: datetime) -> list[Stored]:
     """Give a queue back, unless rows arrived for it meanwhile: then keep it and return them.
 
-    The claim is deleted first and the rows looked for after, in one transaction. An instance that
-    stored a row for this queue tries to claim it only after that row is committed; its claim waits
-    for this transaction. Either this look sees the row (and the claim is kept), or the row came
-    later and its receiver's claim succeeds once this one is gone.
+    The claim is deleted first and the rows looked for after, in one transaction. A receiver's claim
+    attempt made meanwhile waits for this transaction and then succeeds; one made just before the
+    delete fails, and if its row commits only after this look, the sweep takes the queue.
     """
     await session.execute(
         delete(InboxClaim).where(InboxClaim.user_id == queue, InboxClaim.instance == instance)

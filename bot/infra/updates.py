@@ -101,47 +101,34 @@ class UpdateInbox:
     async def accept(self, received: Sequence[inbox.Received]) -> int:
         """Store a batch in one transaction and queue what was new; returns how many were new.
 
-        Raises when the database does not take the batch: then nothing may be acknowledged.
+        Raises when the database does not take the batch: then nothing may be acknowledged. On
+        PostgreSQL the same transaction claims the batch's queues this instance does not work yet
+        and reads the rows of those it does (another instance's older rows come first).
         """
-        now = self.services.clock.now()
-        fresh = await self.services.db.run(lambda session: inbox.store(session, received, now=now))
+        now, instance = self.services.clock.now(), self.services.instance
+        queues = {item.queue for item in received}
+        taking = self.shared and self.started and not self._stopping
+        held = queues & self._workers.keys() if taking else set()
+        others = queues - held if taking else set()
+
+        async def work(session: AsyncSession) -> tuple[set[int], list[inbox.Stored]]:
+            fresh = await inbox.store(session, received, now=now)
+            rows = await inbox.unhandled(session, held) if held else []
+            if others:
+                rows += await inbox.claim(session, others, instance=instance, now=now)
+            return fresh, rows
+
+        fresh, rows = await self.services.db.run(work)
         new = sorted((item for item in received if item.update_id in fresh), key=lambda item: item.update_id)
         if not self.started or self._stopping:
             return len(new)  # stored: handled at the next start (or by another instance)
         if not self.shared:
             self._enqueue(new)
             return len(new)
-        held = {item.queue for item in new} & self._workers.keys()
-        if held:
-            # Rows another instance stored for these queues come first if older: read them all.
-            await self._reload(held, new)
-        others = {item.queue for item in new} - held
-        if others:
-            await self._claim(others, new)
+        in_hand = {item.update_id: item for item in new}
+        rows.sort(key=lambda row: row.update_id)
+        self._enqueue([in_hand.get(row.update_id, row) for row in rows])
         return len(new)
-
-    async def _reload(self, queues: set[int], arrived: Sequence[inbox.Received]) -> None:
-        try:
-            rows = await self.services.db.run(lambda session: inbox.unhandled(session, queues))
-        except Exception as error:
-            log.warning("could not read inbox queues: %s", type(error).__name__)
-            return
-        in_hand = {item.update_id: item for item in arrived}
-        self._enqueue([in_hand.get(row.update_id, row) for row in rows])
-
-    async def _claim(self, queues: set[int], arrived: Sequence[inbox.Received]) -> None:
-        """Claim these queues (PostgreSQL) and queue their rows, with the arrived Updates in hand."""
-        instance, now = self.services.instance, self.services.clock.now()
-        try:
-            rows = await self.services.db.run(
-                lambda session: inbox.claim(session, queues, instance=instance, now=now)
-            )
-        except Exception as error:
-            # Stored all the same: the sweep claims them in a moment.
-            log.warning("could not claim inbox queues: %s", type(error).__name__)
-            return
-        in_hand = {item.update_id: item for item in arrived}
-        self._enqueue([in_hand.get(row.update_id, row) for row in rows])
 
     def _enqueue(self, items: Sequence[inbox.Stored | inbox.Received]) -> None:
         for item in items:
