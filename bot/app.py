@@ -19,6 +19,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.context import Ctx, Services, services_of
+from bot.domain import words
 from bot.infra.commands import publish_commands
 from bot.infra.inbox import UpdateTakenOver
 from bot.infra.ratelimit import PacedRateLimiter
@@ -135,6 +136,9 @@ def build_application(services: Services) -> Application:
 
 
 async def _post_init(application: Application) -> None:
+    # The lemmatiser's dictionaries take seconds to load: load them now in a worker thread, so the
+    # first digest or idea of this process does not wait for them (bot.domain.words.preload).
+    asyncio.get_running_loop().run_in_executor(None, words.preload)
     services = services_of(application.bot_data)
     # The bot user getMe answered in initialize(): asking again would only be a second way to fail.
     services.bot_username = application.bot.username or ""

@@ -52,6 +52,8 @@ class Services:
     # when handled update ids were last pruned.
     absent_instances: dict[str, float] = field(default_factory=dict)
     updates_pruned_at: datetime | None = None
+    # Exports being built in the background, by the chat they go to (bot.jobs.export_job).
+    exports: dict[int, asyncio.Task[None]] = field(default_factory=dict)
 
     def t(self, lang: str, key: str, /, **params: object) -> str:
         return self.catalog.t(lang, key, **params)

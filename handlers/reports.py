@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import tempfile
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,10 +26,11 @@ from bot.domain.digest_model import Digest
 from bot.domain.text import shorten
 from bot.domain.timing import parse_duration
 from bot.jobs.digest_job import render_bundle, send_digest
+from bot.jobs.export_job import start_export
 from bot.jobs.outgoing import show_action
 from bot.render.labels import Labels
 from bot.services import digest as digests
-from bot.services import export, moderation
+from bot.services import moderation
 from bot.services.outbox import broadcast, eligible_count
 from bot.services.processes import get_process
 from handlers import dialogue
@@ -126,39 +125,19 @@ async def on_digest(update: Update, context: Ctx) -> None:
         await reply(update, svc.t(lang, "sends.digest_partly_sent"))
 
 
-async def _send_export(update: Update, context: Ctx, lang: str, process_id: int, now: datetime) -> None:
-    """Write the export in a scratch directory and send the workbook and a ZIP of CSV + JSON."""
+async def _start_export(update: Update, context: Ctx, lang: str, process_id: int, now: datetime) -> None:
+    """The export is built in the background (the bot keeps answering meanwhile) and sent here when
+    it is ready; the facilitator hears at once that it is on its way."""
     svc = context.services
     chat = update.effective_chat
     if chat is None:
         return
-    await show_action(context.bot, chat.id, ChatAction.UPLOAD_DOCUMENT)
-    with tempfile.TemporaryDirectory(prefix="valitupa-export-") as scratch:
-        directory = Path(scratch) / "export"
-
-        async def work(session: AsyncSession) -> export.ExportResult | None:
-            return await export.write_export(session, process_id=process_id, directory=directory, now=now)
-
-        result = await svc.db.run(work)
-        if result is None:
-            return
-        local_day = now.astimezone(ZoneInfo(result.timezone)).date().isoformat()
-        stem = f"{svc.catalog.plain(lang, 'report.file.export')}-{process_id}-{local_day}"
-        archive = await asyncio.to_thread(export.zip_csv_json, result, Path(scratch) / f"{stem}.zip")
-        await context.bot.send_document(
-            chat.id,
-            document=result.xlsx,
-            filename=f"{stem}.xlsx",
-            caption=svc.t(lang, "report.caption.xlsx"),
-            parse_mode="HTML",
-        )
-        await context.bot.send_document(
-            chat.id,
-            document=archive,
-            filename=archive.name,
-            caption=svc.t(lang, "report.caption.zip"),
-            parse_mode="HTML",
-        )
+    started = start_export(
+        context.application, chat_id=chat.id, lang=lang, process_id=process_id, now=now, update=update
+    )
+    await context.bot.send_message(
+        chat.id, svc.t(lang, "export.started" if started else "export.busy"), parse_mode="HTML"
+    )
 
 
 async def on_export(update: Update, context: Ctx) -> None:
@@ -174,7 +153,7 @@ async def on_export(update: Update, context: Ctx) -> None:
     if process_id is None:
         await _refuse(update, svc, lang)
         return
-    await _send_export(update, context, lang, process_id, now)
+    await _start_export(update, context, lang, process_id, now)
 
 
 async def on_digest_button(update: Update, context: Ctx) -> None:
@@ -197,7 +176,7 @@ async def on_digest_button(update: Update, context: Ctx) -> None:
         await _refuse(update, svc, lang)
         return
     await answer_callback(update)
-    await _send_export(update, context, lang, process_id, now)
+    await _start_export(update, context, lang, process_id, now)
 
 
 def loop_texts(svc: Services, parts: dict[str, str]) -> dict[str, str]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
@@ -319,7 +320,11 @@ class AiohttpRequest(BaseRequest):
                 for name, (filename, content, mimetype) in files.items():
                     body = _content(content)
                     size += len(body)
-                    form.add_field(name, body, filename=_header_safe(filename), content_type=mimetype)
+                    # A file object, not raw bytes: aiohttp streams it in chunks (raw bytes over 1 MB
+                    # are written in one piece, and aiohttp warns that this can block the loop).
+                    form.add_field(
+                        name, io.BytesIO(body), filename=_header_safe(filename), content_type=mimetype
+                    )
                 data = form
                 # aiohttp has no per-write timeout: give an upload the write timeout per started
                 # megabyte (at least 50 kB/s), so a stalled upload ends and a slow link still works.

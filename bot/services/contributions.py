@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
@@ -174,8 +175,11 @@ async def similar_ideas(
             Submission.merged_into_id.is_(None),
         )
     )
-    scored = [(similarity(title, idea.title or "", language), idea) for idea in ideas]
-    scored = [pair for pair in scored if pair[0] >= threshold]
+    candidates = list(ideas)
+    titles = [idea.title or "" for idea in candidates]
+    # Lemmatising is CPU work (and, just after start-up, may wait for the dictionaries): off the loop.
+    scores = await asyncio.to_thread(lambda: [similarity(title, other, language) for other in titles])
+    scored = [(score, idea) for score, idea in zip(scores, candidates, strict=True) if score >= threshold]
     scored.sort(key=lambda pair: (-pair[0], pair[1].id))
     return [idea for _, idea in scored[:limit]]
 

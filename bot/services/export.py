@@ -30,7 +30,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_model import PromptInfo
@@ -516,12 +516,27 @@ async def _participation_counts(
     return given, delivered
 
 
-async def _stream(session: AsyncSession, statement: Any) -> AsyncIterator[Sequence[Any]]:
-    # Core rows straight from the connection: the ORM layer would cost more than the query.
-    connection = await session.connection()
-    result = await connection.stream(statement.execution_options(yield_per=BATCH))
-    async for partition in result.partitions(BATCH):
-        yield partition
+_ORDER = (Submission.created_at, Submission.id)
+
+
+async def _batches(session: AsyncSession, statement: Any) -> AsyncIterator[Sequence[Any]]:
+    """A sheet's rows (ordered by ``created_at, id``) in batches, each its own short query after the
+    last row of the one before. The transaction ends after each batch (the export only reads): a
+    long export never keeps the database's connection (SQLite's only one) from the rest of the bot."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = (
+            statement
+            if after is None
+            else statement.where(tuple_(Submission.created_at, Submission.id) > after)
+        )
+        rows = (await session.execute(query.limit(BATCH))).all()
+        await session.commit()
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
 
 
 def _write_batch(writers: _Writers, sheet: str, batch: Sequence[Any], build: Builder) -> None:
@@ -538,7 +553,7 @@ async def _write_sheet(
     await asyncio.to_thread(writers.begin, sheet)
     writing: asyncio.Future[None] | None = None
     try:
-        async for batch in _stream(session, statement):
+        async for batch in _batches(session, statement):
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(asyncio.to_thread(_write_batch, writers, sheet, batch, build))
@@ -551,7 +566,9 @@ async def _write_sheet(
 async def write_export(
     session: AsyncSession, *, process_id: int, directory: Path, now: datetime
 ) -> ExportResult | None:
-    """Write the XLSX, the CSVs and the JSON of a process into ``directory``; ``None`` if no process."""
+    """Write the XLSX, the CSVs and the JSON of a process into ``directory``; ``None`` if no process.
+
+    Only reads, and ends the session's transaction after every batch of rows (see :func:`_batches`)."""
     process = await session.get(Process, process_id)
     if process is None:
         return None

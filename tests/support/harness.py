@@ -77,6 +77,11 @@ class BotHarness:
                 while True:
                     await self.sandbox.wait_updates_consumed(timeout)
                     await updates.idle()
+                    # An export a handler started goes on in the background until its files are sent.
+                    exporting = [task for task in self.services.exports.values() if not task.done()]
+                    if exporting:
+                        await asyncio.wait(exporting)
+                        continue
                     await self.sandbox.wait_requests_answered(timeout)
                     if self.sandbox.pending_update_count == 0 and not self._busy():
                         return
