@@ -7,7 +7,7 @@ process, each candidate writes the same six sheets with the export's formatting 
 frozen first row, column widths, ``yyyy-mm-dd hh:mm`` dates, long text wrapped):
 
 * ``openpyxl`` write-only mode (what the export used before; lxml if installed);
-* ``XlsxWriter`` constant-memory mode (what the export uses: ``bot.services.export._Workbook``);
+* ``XlsxWriter`` constant-memory mode (what the export uses: ``bot.services.export_xlsx``);
 * ``pyexcelerate``.
 
 Each is timed ``--repeat`` times (best kept), with the cells per second, the file size, and whether a
@@ -37,6 +37,7 @@ from bench.digest import seed
 from bot.domain.privacy import ExportAttribution, cell_partition
 from bot.services import export
 from bot.services.digest import load_members, organisation_names, prompt_infos
+from bot.services.export_xlsx import ILLEGAL_XLSX, WIDTHS, Workbook
 from bot.services.people import ROLES
 from storage.db import Database
 from storage.models import Process
@@ -88,7 +89,7 @@ def with_openpyxl(sheets: Sheets, path: Path) -> None:
         worksheet.freeze_panes = "A2"
         columns = export.COLUMNS[sheet]
         for index, column in enumerate(columns, start=1):
-            worksheet.column_dimensions[get_column_letter(index)].width = export._WIDTHS.get(column, 18)
+            worksheet.column_dimensions[get_column_letter(index)].width = WIDTHS.get(column, 18)
         header = []
         for column in columns:
             cell = WriteOnlyCell(worksheet, column)
@@ -99,7 +100,7 @@ def with_openpyxl(sheets: Sheets, path: Path) -> None:
             cells = []
             for value in row:
                 if isinstance(value, str):
-                    cell = WriteOnlyCell(worksheet, export._ILLEGAL_XLSX.sub("", value)[:32_000])
+                    cell = WriteOnlyCell(worksheet, ILLEGAL_XLSX.sub("", value)[:32_000])
                     cell.data_type = "s"
                     if len(value) > 60:
                         cell.alignment = wrap
@@ -114,7 +115,7 @@ def with_openpyxl(sheets: Sheets, path: Path) -> None:
 
 
 def with_xlsxwriter(sheets: Sheets, path: Path) -> None:
-    book = export._Workbook(path)
+    book = Workbook(path)
     for sheet, rows in sheets.items():
         book.begin(sheet, export.COLUMNS[sheet])
         book.write(sheet, rows)
@@ -138,7 +139,7 @@ def with_pyexcelerate(sheets: Sheets, path: Path) -> None:
         worksheet = book.new_sheet(sheet, data=data)
         worksheet.panes = Panes(0, 1)
         for index, column in enumerate(columns, start=1):
-            worksheet.set_col_style(index, Style(size=export._WIDTHS.get(column, 18)))
+            worksheet.set_col_style(index, Style(size=WIDTHS.get(column, 18)))
             worksheet.set_cell_style(1, index, bold)
         for number, row in enumerate(rows, start=2):
             for index, value in enumerate(row, start=1):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import re
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
 from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +40,7 @@ from bot.domain.states import DeliveryState
 from bot.domain.text import localized, spreadsheet_safe
 from bot.services import export_dialogue as dialogue
 from bot.services.digest import load_members, organisation_names, prompt_infos
+from bot.services.export_xlsx import Workbook
 from bot.services.people import ROLES
 from storage.models import Delivery, Process, Prompt, Submission, Support
 
@@ -130,8 +129,6 @@ JSON_NAME = "valitupa-export.json"
 CSV_DELIMITER = ";"
 """Excel in Finnish and Swedish locales splits CSV on semicolons (the comma is the decimal mark)."""
 BATCH = 2000
-_ILLEGAL_XLSX = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
-_WIDTHS = {"ref": 8, "created_at": 17, "updated_at": 17, "joined_at": 17, "text": 60, "title": 40}
 
 
 def csv_name(sheet: str) -> str:
@@ -172,73 +169,13 @@ def _json_value(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-class _Workbook:
-    """The XLSX side: XlsxWriter in constant-memory mode, each row written to disk as it comes.
-
-    Measured against openpyxl's write-only mode and pyexcelerate in ``bench/export.py``: XlsxWriter
-    writes the 100k-submission export's cells several times faster than openpyxl, keeps memory flat,
-    and ``write_string`` always stores text (pyexcelerate turns every text starting with ``=`` into a
-    formula, which the export must never do). Same formatting as before: bold header, frozen first row,
-    column widths, dates as ``yyyy-mm-dd hh:mm``, long text wrapped.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "in_memory": False})
-        self.bold = self.book.add_format({"bold": True})
-        self.wrap = self.book.add_format({"text_wrap": True, "valign": "top"})
-        self.when = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        self.sheets: dict[str, Any] = {}
-        self.next_row: Counter[str] = Counter()
-
-    def begin(self, sheet: str, columns: Sequence[str]) -> None:
-        worksheet = self.book.add_worksheet(sheet)
-        worksheet.freeze_panes(1, 0)
-        for index, column in enumerate(columns):
-            worksheet.set_column(index, index, _WIDTHS.get(column, 18))
-            worksheet.write_string(0, index, column, self.bold)
-        self.sheets[sheet] = worksheet
-        self.next_row[sheet] = 1
-
-    def write(self, sheet: str, rows: Sequence[Sequence[object]]) -> None:
-        worksheet = self.sheets[sheet]
-        text, number, when, flag = (
-            worksheet.write_string,
-            worksheet.write_number,
-            worksheet.write_datetime,
-            worksheet.write_boolean,
-        )
-        wrap, date_format, illegal = self.wrap, self.when, _ILLEGAL_XLSX.search
-        row_number = self.next_row[sheet]
-        for row in rows:
-            for column, value in enumerate(row):
-                if isinstance(value, str):
-                    if not value:
-                        continue
-                    style = wrap if len(value) > 60 else None
-                    if illegal(value):
-                        value = _ILLEGAL_XLSX.sub("", value)
-                    # Always text: a participant's "=HYPERLINK(…)" never becomes a formula.
-                    text(row_number, column, value[:32_000], style)
-                elif isinstance(value, bool):
-                    flag(row_number, column, value)
-                elif isinstance(value, int | float):
-                    number(row_number, column, value)
-                elif isinstance(value, datetime):
-                    when(row_number, column, value.replace(tzinfo=None), date_format)
-            row_number += 1
-        self.next_row[sheet] = row_number
-
-    def close(self) -> None:
-        self.book.close()
-
-
 class _Writers:
     """One XLSX workbook, one CSV per sheet and one JSON document, written side by side."""
 
     def __init__(self, directory: Path, tz: ZoneInfo, header: Mapping[str, Any]) -> None:
         self.directory = directory
         self.tz = tz
-        self.workbook = _Workbook(directory / XLSX_NAME)
+        self.workbook = Workbook(directory / XLSX_NAME)
         self.csv_files: dict[str, IO[str]] = {}
         self.csv_writers: dict[str, Any] = {}
         self.rows: Counter[str] = Counter()
