@@ -38,8 +38,8 @@ async def _erase_responses(session: AsyncSession, condition: Any) -> None:
 
 async def erase_members(session: AsyncSession, memberships: Select[Any]) -> None:
     """``/forget``: everything of the dialogue these memberships wrote or received. Copies of their
-    shared observations that others received stay, unlinked, until the upkeep has edited them to
-    say they were removed (they hold only a chat and a message id)."""
+    shared observations and the responses they wrote that others received stay, unlinked, until the
+    upkeep has edited them to say they were removed (they hold only a chat and a message id)."""
     submissions = select(Submission.id).where(Submission.membership_id.in_(memberships))
     await session.execute(delete(SharedCopy).where(SharedCopy.membership_id.in_(memberships)))
     await session.execute(
@@ -50,6 +50,28 @@ async def erase_members(session: AsyncSession, memberships: Select[Any]) -> None
             or_(Recognition.membership_id.in_(memberships), Recognition.submission_id.in_(submissions))
         )
     )
+    # What they wrote to others through the bot: those messages are edited to say they were removed.
+    relayed = await session.execute(
+        select(Delivery.membership_id, Delivery.chat_id, Delivery.message_id, Response.created_at)
+        .join(Response, Response.prompt_id == Delivery.prompt_id)
+        .where(
+            Response.sender_id.in_(memberships),
+            Delivery.membership_id.not_in(memberships),
+            Delivery.chat_id.is_not(None),
+            Delivery.message_id.is_not(None),
+        )
+    )
+    for recipient, chat_id, message_id, written in relayed.all():
+        session.add(
+            SharedCopy(
+                submission_id=None,
+                membership_id=recipient,
+                chat_id=chat_id,
+                message_id=message_id,
+                media=False,
+                created_at=written,
+            )
+        )
     await _erase_responses(
         session,
         or_(

@@ -116,8 +116,14 @@ async def test_forget_by_a_responder_leaves_the_author_and_nothing_of_the_respon
 
     left = await counts(bot.db)
     assert left["shares"] == 1 and left["recognitions"] == 0 and left["responses"] == 0
-    assert left["shared_copies"] == 1  # Cecilia's copy of Aino's share
+    assert left["shared_copies"] == 2  # Cecilia's copy of Aino's share; Bertil's response to Aino
     assert left["sharing_prefs"] >= 1  # Aino's
+
+    # The response Aino received from Bertil is edited to say it was removed; her share stays.
+    relayed = next(m for m in aino.messages if "Vastaus seurakunnasta" in (m.get("text") or ""))
+    await upkeep(bot)
+    assert "poistettu näkyvistä" in aino.message(relayed["message_id"])["text"]
+    assert (await counts(bot.db))["shared_copies"] == 1
 
 
 async def test_retention_purges_every_dialogue_row_with_the_process(bot, sandbox) -> None:
