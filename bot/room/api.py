@@ -134,7 +134,8 @@ class Room:
         router.add_post("/app/api/p/{pid}/export", self.guard(self.export))
 
     async def redirect(self, request: web.Request) -> web.Response:
-        raise web.HTTPFound(request.path + "/")
+        # Relative, so a proxy's path prefix (PUBLIC_URL=https://host/prefix) is kept.
+        raise web.HTTPFound("app/")
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.path.removeprefix("/app/")

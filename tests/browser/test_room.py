@@ -101,3 +101,10 @@ async def test_init_data_never_reaches_a_log(room: Room, caplog) -> None:
     signature = parse_qs(data)["hash"][0]
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
     assert signature not in logged and forged[-40:] not in logged and "query_id" not in logged
+
+
+async def test_the_room_without_its_slash_redirects_relatively(room: Room) -> None:
+    page = await room.page()
+    response = await page.request.get(f"{room.server.url}/app", max_redirects=0)
+    assert response.status == 302
+    assert response.headers["location"] == "app/"
