@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+
 from bot.domain.digest_model import GroupStat
 from bot.domain.programme import problem_text
 from bot.domain.programme.edit import EditProblems
@@ -24,11 +26,28 @@ __all__ = ["item_page_json", "overview_json", "problems_json", "programme_json",
 UI_PREFIXES = ("room.ui.", "theme.", "role.")
 
 
-def texts_json(catalog: Catalog, lang: str) -> dict[str, str]:
-    """The page's own words in one language (plain text: the page sets them as text)."""
-    return {
+def texts_json(catalog: Catalog, lang: str) -> dict[str, str | dict[str, str]]:
+    """The page's own words in one language (plain text: the page sets them as text).
+
+    A counted text comes as its forms by CLDR plural category (``{"one": "{count} viesti", "other":
+    "{count} viestiä"}``): the page picks one with the browser's ``Intl.PluralRules``, which follows the
+    same CLDR rules as Babel; each form is the catalogue's own gettext form for a number of that category.
+    """
+    texts: dict[str, str | dict[str, str]] = {
         key: catalog.plain(lang, key) for key in sorted(catalog.keys(lang)) if key.startswith(UI_PREFIXES)
     }
+    category_of = Locale.parse(lang).plural_form
+    for key in sorted(catalog.plural_keys(lang)):
+        if key.startswith(UI_PREFIXES):
+            by_category: dict[str, str] = {}
+            for number in range(_PLURAL_SAMPLES):
+                by_category.setdefault(category_of(number), catalog.raw_n(lang, key, number))
+            texts[key] = by_category
+    return texts
+
+
+_PLURAL_SAMPLES = 200
+"""Numbers 0…199 meet every CLDR plural category of Finnish, Swedish and English (and most languages)."""
 
 
 def _local(instant: datetime, tz: ZoneInfo) -> str:

@@ -23,6 +23,11 @@ async def test_the_room_opens_with_valid_init_data_and_shows_the_process(room: R
     await expect(page.get_by_text("Työpaja 5: ")).to_be_visible()
     # and the quiet groups are flagged in words, not only in colour
     await expect(page.get_by_text("hiljainen ryhmä").first).to_be_visible()
+    # with counts in real Finnish: "1 viesti", "8 viestiä", "1 aktiivinen" (never "1 viestejä")
+    await expect(page.get_by_text("1 viesti", exact=True).first).to_be_visible()
+    await expect(page.get_by_text("8 viestiä", exact=True).first).to_be_visible()
+    await expect(page.get_by_text("1 aktiivinen", exact=True).first).to_be_visible()
+    await expect(page.get_by_text("viestejä")).to_have_count(0)
     await room.shot(page, "overview")
 
 

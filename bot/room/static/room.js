@@ -63,10 +63,22 @@
     root.classList.toggle("dark", scheme === "dark");
   }
 
-  function t(key, params) {
-    let text = state.texts[key] || key;
+  function fill(text, params) {
     for (const [name, value] of Object.entries(params || {})) text = text.split("{" + name + "}").join(String(value));
     return text;
+  }
+
+  function t(key, params) {
+    const text = state.texts[key];
+    return fill(typeof text === "string" ? text : key, params);
+  }
+
+  // A counted text: its forms come by CLDR plural category, as the browser's Intl.PluralRules names them.
+  function tn(key, count, params) {
+    const forms = state.texts[key];
+    if (!forms || typeof forms !== "object") return fill(key, params);
+    const category = new Intl.PluralRules(state.lang).select(count);
+    return fill(forms[category] || forms.other || key, Object.assign({ count: count }, params || {}));
   }
 
   function el(tag, attrs, ...children) {
@@ -216,9 +228,9 @@
         el("div", {}, el("strong", { text: g.label }), " ",
           g.quiet ? el("span", { class: "badge quiet", text: "⚠ " + t("room.ui.quiet") }) : null),
         el("div", { class: "meta" },
-          el("span", { text: g.people + " " + t("room.ui.people") }),
-          el("span", { text: g.active + " " + t("room.ui.active") }),
-          el("span", { text: g.contributions + " " + t("room.ui.contributions") })),
+          el("span", { text: tn("room.ui.people", g.people) }),
+          el("span", { text: tn("room.ui.active", g.active) }),
+          el("span", { text: tn("room.ui.contributions", g.contributions) })),
         el("div", { class: "bar", "aria-hidden": "true" }, el("span", { style: "width:" + (100 * g.contributions / most).toFixed(1) + "%" })))
     ));
   }
@@ -348,7 +360,7 @@
       document.getElementById("items").append(...list.childNodes);
     } else {
       show(heading(t("room.ui.nav.items")), filterForm(body.groups),
-        el("p", { class: "hint", id: "count", text: body.total ? t("room.ui.count", { count: body.total }) : t("room.ui.none") }), list);
+        el("p", { class: "hint", id: "count", text: body.total ? tn("room.ui.count", body.total) : t("room.ui.none") }), list);
     }
     if (body.offset + body.items.length < body.total) {
       main.append(el("button", { type: "button", id: "more", text: t("room.ui.more"),
