@@ -45,6 +45,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "retention",
         "departed-inbox-claims",
         "prune-update-ids",
+        "room-menu-buttons",
         "shared-upkeep",
     ]
     jobs = {job.name for job in bot.app.job_queue.jobs()}
@@ -55,6 +56,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "duty:retention",
         "duty:departed-inbox-claims",
         "duty:prune-update-ids",
+        "duty:room-menu-buttons",
         "duty:shared-upkeep",
     }
 
