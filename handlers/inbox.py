@@ -17,7 +17,7 @@ from bot.context import Ctx
 from bot.domain.text import without_nul
 from bot.services import capture as filing
 from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, reports, shared
-from handlers.common import reply, who
+from handlers.common import Who, reply, who
 from handlers.flows import FlowStep, Input, Out, Step
 
 FLOWS: Mapping[str, FlowStep] = {
@@ -77,6 +77,16 @@ async def _handle(session: AsyncSession, update: Update, context: Ctx, data: Inp
     if name != "respond" and await shared.reply_to_relay(step, data):
         return Handled(step.outs)
     flow_step = FLOWS.get(name) if name is not None else None
+    if (
+        flow_step is not None
+        and name is not None
+        and name != "respond"
+        and await _answers_a_prompt(session, sender, data, name)
+    ):
+        # An explicit reply to another prompt answers that prompt; the open dialogue waits.
+        await capture.capture(step, data)
+        step.say("dialogue.still_open")
+        return Handled(step.outs, captured=True)
     if flow_step is not None:
         await flow_step(step, data)
         return Handled(step.outs)
@@ -85,6 +95,15 @@ async def _handle(session: AsyncSession, update: Update, context: Ctx, data: Inp
     else:
         await capture.capture(step, data)
     return Handled(step.outs, captured=True)
+
+
+async def _answers_a_prompt(session: AsyncSession, sender: Who, data: Input, flow: str) -> bool:
+    if data.reply_to_message_id is None or sender.participant is None:
+        return False
+    found = await filing.reply_to_another_prompt(
+        session, membership=sender.participant, message=capture.incoming(data), flow=flow
+    )
+    return found is not None
 
 
 async def handle_input(update: Update, context: Ctx, data: Input) -> None:

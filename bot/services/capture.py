@@ -25,6 +25,10 @@ NOT_ANSWERS = INFORMING_KINDS
 """Prompt kinds that inform: a reply to them is not an answer."""
 
 
+CONTRIBUTION_KINDS = frozenset({"idea", "experiment"})
+"""Prompt kinds whose reply is an idea or an experiment log, not an answer."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     text: str | None
@@ -107,7 +111,7 @@ async def store_contribution(
     """A text reply to an open idea call as an idea, to an open experiment prompt as a log entry."""
     text = (message.text or "").strip()
     kind = delivery.prompt.kind
-    if not text or kind not in ("idea", "experiment"):
+    if not text or kind not in CONTRIBUTION_KINDS:
         return None
     membership = delivery.membership
     if kind == "idea":
@@ -155,6 +159,25 @@ async def route_reply(
         return Answered(answer, delivery, replied=True)
     observation = await store_observation(session, membership=membership, message=message, now=now)
     return Observed(observation, prompt_closed=delivery.prompt.kind not in NOT_ANSWERS)
+
+
+async def reply_to_another_prompt(
+    session: AsyncSession, *, membership: Membership, message: Incoming, flow: str
+) -> Delivery | None:
+    """The prompt ``message`` explicitly replies to, when that reply belongs to the prompt rather than
+    to the open dialogue ``flow``: any answerable prompt, except that a reply to an idea call while an
+    idea is being written (or to an experiment prompt during an experiment log) continues it."""
+    if message.reply_to_message_id is None:
+        return None
+    delivery = await answers.delivery_for_reply(
+        session,
+        membership=membership,
+        chat_id=message.chat_id,
+        reply_to_message_id=message.reply_to_message_id,
+    )
+    if delivery is None or delivery.prompt.kind in NOT_ANSWERS or delivery.prompt.kind == flow:
+        return None
+    return delivery
 
 
 async def route_message(

@@ -133,3 +133,40 @@ async def test_a_reply_to_an_experiment_prompt_goes_to_the_experiment_log(bot, a
     )
     assert (await outbox(bot, 1001))["e1"].state == "answered"
     assert "kirjasin tämän kokeilupäiväkirjaan" in aino.messages[-1]["text"]
+
+
+REFLECTION = """  - id: r1
+    phase: 3
+    when: W1 +1d 09:30
+    kind: reflection
+    text: {fi: 'Mitä jäi mieleen?', sv: 'Vad blev kvar?', en: 'What stayed with you?'}
+    remind_after: 1d
+    closes_after: 7d
+"""
+
+
+async def test_a_reply_to_another_prompt_answers_it_while_the_idea_dialogue_waits(bot, sandbox) -> None:
+    process = await bot.create_process(process_yaml(programme=None, extra=PROGRAMME + REFLECTION))
+    await seed(bot, process, [Person(1002, "Eero")])
+    eero = sandbox.user(1002)
+    await run_until(bot, local(15, 10, 30))  # the idea call, the experiment prompt and r1 are open
+    sent = await outbox(bot, 1002)
+    await eero.send_text("Kylätalon iltapäivät", reply_to_message_id=sent["i1"].message_id)
+    await bot.idle()  # the idea is saved and its dialogue asks for the need
+
+    # When Eero replies to the reflection prompt in the middle of the idea dialogue
+    await eero.send_text("Työpajan tarinat jäivät mieleen.", reply_to_message_id=sent["r1"].message_id)
+    await bot.idle()
+
+    # then it is the reflection's answer, not the idea's need, and the dialogue still waits for that
+    rows = await submissions(bot)
+    answer = next(row for row in rows if row.kind == "answer")
+    idea = next(row for row in rows if row.kind == "idea")
+    assert (answer.text, answer.delivery_id) == ("Työpajan tarinat jäivät mieleen.", sent["r1"].id)
+    assert idea.need is None
+    assert (await outbox(bot, 1002))["r1"].state == "answered"
+    assert "Äskeinen kysymykseni odottaa yhä" in eero.messages[-1]["text"]
+
+    await bot.say(eero, "Iltapäivisin kukaan ei käy kylätalolla.")
+    idea = next(row for row in await submissions(bot) if row.kind == "idea")
+    assert idea.need == "Iltapäivisin kukaan ei käy kylätalolla."
