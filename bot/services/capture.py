@@ -199,6 +199,11 @@ async def route_message(
             return await route_reply(session, delivery=delivery, message=message, now=now)
     open_ = await answers.open_deliveries(session, membership=membership, now=now) if open_prompts else []
     if len(open_) == 1:
+        # The only open prompt takes the message as its reply: an idea call's is an idea, an
+        # experiment prompt's a log entry, as when the message replies to it explicitly.
+        contribution = await store_contribution(session, delivery=open_[0], message=message, now=now)
+        if contribution is not None:
+            return contribution
         answer = await store_answer(
             session, membership=membership, message=message, delivery=open_[0], now=now
         )

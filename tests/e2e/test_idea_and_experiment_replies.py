@@ -170,3 +170,18 @@ async def test_a_reply_to_another_prompt_answers_it_while_the_idea_dialogue_wait
     await bot.say(eero, "Iltapäivisin kukaan ei käy kylätalolla.")
     idea = next(row for row in await submissions(bot) if row.kind == "idea")
     assert idea.need == "Iltapäivisin kukaan ei käy kylätalolla."
+
+
+async def test_a_plain_message_while_only_the_idea_call_is_open_is_an_idea(bot, sandbox) -> None:
+    only_ideas = PROGRAMME.split("  - id: e1")[0]
+    process = await bot.create_process(process_yaml(programme=None, extra=only_ideas))
+    await seed(bot, process, [Person(1003, "Helmi")])
+    helmi = sandbox.user(1003)
+    await run_until(bot, local(15, 10, 30))  # the idea call is the one open prompt
+
+    await bot.say(helmi, "Lainattavat lumikengät kylätalolle")
+
+    [idea] = await submissions(bot)
+    assert (idea.kind, idea.title) == ("idea", "Lainattavat lumikengät kylätalolle")
+    assert (await outbox(bot, 1003))["i1"].state == "answered"
+    assert "Mihin tarpeeseen tai havaintoon idea vastaa?" in helmi.messages[-1]["text"]
