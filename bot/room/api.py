@@ -30,9 +30,9 @@ from bot.context import Services, services_of
 from bot.domain.programme import ProcessFileError
 from bot.domain.programme.edit import EditProblems, PromptEdit
 from bot.jobs.digest_job import render_bundle
+from bot.jobs.export_job import start_export
 from bot.room import views
 from bot.room.auth import RoomUser, authenticate
-from bot.room.exporting import send_export
 from bot.room.telling import tell_merged_author
 from bot.services import digest as digests
 from bot.services import moderation
@@ -355,22 +355,18 @@ class Room:
         )
 
     async def export(self, session: AsyncSession, entered: Entered) -> web.Response:
+        """The same export as ``/export``, built off the event loop and sent to the facilitator's chat
+        with a "ready" caption; a second press while one is being built starts nothing."""
         assert entered.process is not None
-        process_id, chat_id, lang = entered.process.id, entered.user.id, entered.lang
-        now = self.services.clock.now()
-
-        async def send() -> None:
-            await send_export(
-                self.application.bot,
-                self.services,
-                chat_id=chat_id,
-                lang=lang,
-                process_id=process_id,
-                now=now,
-            )
-
-        entered.after.append(send)
-        return _json({"message": self.services.catalog.plain(lang, "room.ui.export_sent")}, 202)
+        started = start_export(
+            self.application,
+            chat_id=entered.user.id,
+            lang=entered.lang,
+            process_id=entered.process.id,
+            now=self.services.clock.now(),
+        )
+        key = "room.ui.export_started" if started else "export.busy"
+        return _json({"message": self.services.catalog.plain(entered.lang, key)}, 202)
 
 
 def _int(value: object) -> int | None:
