@@ -29,7 +29,7 @@ from tests.support.programme import (
 )
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-PROMPT_ICONS = ("💭", "👀", "💡", "🧪", "📊", "🗓", "📣", "⏰")
+PROMPT_ICONS = ("💭", "👀", "💡", "🧪", "📊", "🗓", "📣", "⏰", "✨")
 ANNOUNCEMENT = "Muistakaa ilmoittautua kevään kokeiluihin!"
 
 

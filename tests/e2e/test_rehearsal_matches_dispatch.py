@@ -44,14 +44,17 @@ async def outbox_messages(bot: Any) -> dict[tuple[int, int], tuple[str, str]]:
     """(chat, message id) → (kind, prompt id) of every prompt and reminder the outbox recorded."""
     async with bot.db.session() as session:
         rows = await session.execute(
-            select(Membership.user_id, Delivery.message_id, Delivery.reminder_message_id, Prompt.key)
+            select(
+                Membership.user_id, Delivery.message_id, Delivery.reminder_message_id, Prompt.key, Prompt.kind
+            )
             .join_from(Delivery, Membership, Membership.id == Delivery.membership_id)
             .join(Prompt, Prompt.id == Delivery.prompt_id)
         )
         found: dict[tuple[int, int], tuple[str, str]] = {}
-        for user_id, message_id, reminder_id, key in rows.all():
+        for user_id, message_id, reminder_id, key, kind in rows.all():
             if message_id is not None:
-                found[(user_id, message_id)] = ("prompt", key)
+                # Highlights are a message of their own in the rehearsal (OWN_MESSAGE_KINDS).
+                found[(user_id, message_id)] = ("highlights" if kind == "highlights" else "prompt", key)
             if reminder_id is not None:
                 found[(user_id, reminder_id)] = ("reminder", key)
         return found

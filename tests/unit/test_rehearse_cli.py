@@ -40,7 +40,7 @@ def test_json_is_one_sorted_array_of_messages_with_exactly_the_documented_fields
     assert all(set(item) == FIELDS for item in timeline)
     assert [item["at"] for item in timeline] == sorted(item["at"] for item in timeline)
     assert timeline[0]["at"].endswith(":00+02:00") and len(timeline[0]["at"]) == 25
-    assert {item["kind"] for item in timeline} == {"prompt", "reminder", "digest", "loop_nudge"}
+    assert {item["kind"] for item in timeline} == {"prompt", "reminder", "digest", "loop_nudge", "highlights"}
     participants = {item["participant"] for item in timeline if item["to"] == "participant"}
     assert len(participants) == len(DEFAULT_ORGANISATIONS) * len(ROLES) + 1
     reminded = {item["participant"] for item in timeline if item["kind"] == "reminder"}

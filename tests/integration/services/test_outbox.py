@@ -190,7 +190,7 @@ async def test_replacing_the_programme_keeps_identity_deactivates_removed_and_re
     # The facilitator downloads the expanded programme, moves W4 a day, adds one, removes p4-checkin.
     text = dump_process(parse_process(moved_w4))
     start = text.index("- id: p4-checkin")
-    end = text.index("- id: p4-log")
+    end = text.index("- id:", start + 1)
     text = text[:start] + text[end:]
     new_spec = parse_process(text)
     now = local(2027, 1, 20, 10)

@@ -91,9 +91,10 @@ def test_nothing_lands_on_a_weekend_a_holiday_or_in_quiet_hours(workshops: tuple
     spec = parse_process(gentle(workshops, extra="no_send:\n  - 2026-02-23..2026-02-27\n"))
     closed = ClosedDays(True, "fi", spec.no_send)
     entries = rehearse(spec, [SILENT, ANSWERING])
-    assert {e.kind for e in entries} == {"prompt", "reminder"}
+    assert {e.kind for e in entries} == {"prompt", "reminder", "highlights"}
     # A week without sending can close a prompt's window (a reflection): most still go out.
-    assert len([e for e in entries if e.kind == "prompt" and e.persona == SILENT]) >= len(spec.prompts) - 3
+    sent = [e for e in entries if e.kind in {"prompt", "highlights"} and e.persona == SILENT]
+    assert len(sent) >= len(spec.prompts) - 3
     for entry in entries:
         at = local(entry.at)
         assert not closed.is_closed(at.date()), (entry.prompt_id, entry.kind, at)
@@ -148,7 +149,7 @@ def test_one_reminder_a_week_at_most_and_none_for_prompts_that_ask_no_reply() ->
 
 def test_an_answering_persona_gets_no_reminders() -> None:
     entries = rehearse(parse_process(gentle(THURSDAYS)), [ANSWERING])
-    assert {e.kind for e in entries} == {"prompt"}
+    assert {e.kind for e in entries} == {"prompt", "highlights"}
 
 
 def test_a_heavy_week_is_named_by_the_budget() -> None:

@@ -439,7 +439,9 @@ def test_dumped_process_without_a_place_or_prompts_round_trips() -> None:
 
 
 def test_default_programme_has_every_text_in_three_languages(default_spec: ProcessSpec) -> None:
-    assert 20 <= len(default_spec.prompts) <= 25
+    assert 20 <= len(default_spec.prompts) <= 30
+    highlights = [prompt.when.text for prompt in default_spec.prompts if prompt.kind == "highlights"]
+    assert highlights == [f"W{n} +11d 14:00" for n in range(1, 5)]  # mid-way between workshops
     assert default_spec.omitted_defaults == ()
     for prompt in default_spec.prompts:
         assert set(prompt.texts) == {"fi", "sv", "en"}, prompt.id
