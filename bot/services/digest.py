@@ -179,25 +179,30 @@ async def _activity(
         .where(Submission.process_id == process_id, Support.created_at >= start, Support.created_at < end)
         .group_by(Support.membership_id),
     )
-    sent = [
-        SentCount(int(prompt_id), int(count), int(answered or 0))
-        for prompt_id, count, answered in await session.execute(
-            select(
-                Delivery.prompt_id,
-                func.count(),
-                func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
-            )
-            .join(Prompt, Prompt.id == Delivery.prompt_id)
-            .where(
-                Prompt.process_id == process_id,
-                Prompt.kind.not_in(FACILITATOR_KINDS),
-                Delivery.sent_at >= start,
-                Delivery.sent_at < end,
-            )
-            .group_by(Delivery.prompt_id)
-        )
-    ]
+    sent = await sent_counts(session, process_id, start, end)
     return supports, sent
+
+
+async def sent_counts(
+    session: AsyncSession, process_id: int, start: datetime | None = None, end: datetime | None = None
+) -> list[SentCount]:
+    """Per participants' prompt: deliveries sent (in ``start``..``end``, when given) and how many of
+    those were answered. Facilitators' own prompts (the loop nudge) are not counted."""
+    conditions = [Prompt.process_id == process_id, Prompt.kind.not_in(FACILITATOR_KINDS)]
+    conditions.append(Delivery.sent_at.is_not(None) if start is None else Delivery.sent_at >= start)
+    if end is not None:
+        conditions.append(Delivery.sent_at < end)
+    rows = await session.execute(
+        select(
+            Delivery.prompt_id,
+            func.count(),
+            func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
+        )
+        .join(Prompt, Prompt.id == Delivery.prompt_id)
+        .where(*conditions)
+        .group_by(Delivery.prompt_id)
+    )
+    return [SentCount(int(prompt_id), int(count), int(answered or 0)) for prompt_id, count, answered in rows]
 
 
 async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: datetime) -> IdeaFacts:

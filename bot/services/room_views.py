@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.digest_model import DigestFacts, IdeaFacts, Participation, SentCount
+from bot.domain.digest_model import DigestFacts, IdeaFacts, Participation
 from bot.domain.digest_sections import Audience, participation
 from bot.domain.privacy import Attribution, DigestAttribution, Group, Partition, cell_partition
 from bot.domain.process import phase_at
@@ -124,19 +124,7 @@ async def _participation_facts(session: AsyncSession, process: Process, now: dat
         .where(Submission.process_id == process.id)
         .group_by(Support.membership_id),
     )
-    sent = [
-        SentCount(int(prompt_id), int(count), int(answered or 0))
-        for prompt_id, count, answered in await session.execute(
-            select(
-                Delivery.prompt_id,
-                func.count(),
-                func.sum(case((Delivery.state == DeliveryState.ANSWERED, 1), else_=0)),
-            )
-            .join(Prompt, Prompt.id == Delivery.prompt_id)
-            .where(Prompt.process_id == process.id, Delivery.sent_at.is_not(None))
-            .group_by(Delivery.prompt_id)
-        )
-    ]
+    sent = await digests.sent_counts(session, process.id)
     return DigestFacts(
         process_id=process.id,
         process_name=process.name,
