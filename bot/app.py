@@ -44,6 +44,7 @@ from handlers import (
     join,
     merge,
     mydata,
+    pair,
     process_admin,
     programme,
     reports,
@@ -78,6 +79,7 @@ FEATURES: tuple[Feature, ...] = (
     merge.register,
     room.register,
     shared.register,
+    pair.register,
     capture.register,
     inbox.register,
     mydata.register_fallbacks,
@@ -97,6 +99,7 @@ def leader_duties(services: Services) -> LeaderDuties:
             Duty("prune-update-ids", prune_job, every=60.0),
             Duty("room-menu-buttons", publish_room_buttons, every=86400.0, at_start=True),
             Duty("shared-upkeep", shared.upkeep, every=10.0),
+            Duty("pair-rounds", pair.rounds, every=60.0),
         ],
     )
 

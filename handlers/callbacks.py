@@ -472,6 +472,21 @@ class Respond(Callback):
         return None if number is None else cls(number)
 
 
+@dataclass(frozen=True)
+class PairConsent(Callback):
+    """The answer to /pair's question: pair me and show my first name (``y``), or not now (``n``)."""
+
+    PREFIX = "pq"
+    yes: bool
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{'y' if self.yes else 'n'}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        return cls(fields == ["y"]) if fields in (["y"], ["n"]) else None
+
+
 TELEGRAM_ID_MAX = 2**53
 """Telegram user ids fit in 52 bits."""
 

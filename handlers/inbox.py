@@ -16,7 +16,7 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 from bot.context import Ctx
 from bot.domain.text import without_nul
 from bot.services import capture as filing
-from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, reports, shared
+from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, pair, reports, shared
 from handlers.common import Who, reply, who
 from handlers.flows import FlowStep, Input, Out, Step
 
@@ -73,8 +73,10 @@ async def _handle(session: AsyncSession, update: Update, context: Ctx, data: Inp
         # A facilitator forwards a participant's message to act on it (/hide as a reply), not to file it.
         return Handled([Out(svc.t(sender.lang, "hide.forward_hint"))])
     # After "respond" the next message is the response, whatever else is open; otherwise a reply
-    # to a relayed response answers it before any other dialogue or capture sees it.
-    if name != "respond" and await shared.reply_to_relay(step, data):
+    # to a relayed response (or to a pair's message) answers it before any other dialogue or capture sees it.
+    if name != "respond" and (
+        await pair.reply_to_pair(step, data) or await shared.reply_to_relay(step, data)
+    ):
         return Handled(step.outs)
     flow_step = FLOWS.get(name) if name is not None else None
     if (

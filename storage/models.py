@@ -422,3 +422,70 @@ class SharingPref(Base):
     level: Mapped[str | None] = mapped_column(String(16))
     confirmed_at: Mapped[datetime | None]
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PairOptIn(Base):
+    """A participant who asked to be paired (``/pair``), with the first name they agreed to show
+    their pair; ``/pair off`` deletes the row. ``told_round`` is the last workshop after which they
+    were told nobody could be paired (a single organisation), so it is said once."""
+
+    __tablename__ = "pair_optins"
+
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True
+    )
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    first_name: Mapped[str] = mapped_column(String(64))
+    consented_at: Mapped[datetime]
+    told_round: Mapped[int | None] = mapped_column(Integer)
+
+
+class PairRound(Base):
+    """One pairing round of a process, after workshop ``workshop``: written in the same unit of
+    work as its pairs, so a restart never pairs twice. Holds a count, never who."""
+
+    __tablename__ = "pair_rounds"
+
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), primary_key=True)
+    workshop: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    phase: Mapped[int] = mapped_column(Integer)
+    pairs_made: Mapped[int] = mapped_column(Integer, default=0)
+    ran_at: Mapped[datetime]
+
+
+class Pair(Base):
+    """Two (or three) participants of different organisations introduced to each other."""
+
+    __tablename__ = "pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    workshop: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class PairMember(Base):
+    __tablename__ = "pair_members"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # The first name they agreed to show, as introduced (it stays with the pair after /pair off).
+    first_name: Mapped[str] = mapped_column(String(64))
+
+
+class PairMessage(Base):
+    """An outbox item of a pair (kind ``relay``): the introduction (``sender_id`` NULL) or a message
+    relayed from one member; replying to one of them writes to the pair."""
+
+    __tablename__ = "pair_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), index=True
+    )
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -50,6 +50,8 @@ class ResonanceFacts:
     shared: Sequence[SharedRow] = ()
     shared_in_period: int = 0
     reactions: Sequence[ReactionRow] = ()
+    pairs_by_phase: Mapping[int, int] = field(default_factory=dict)
+    """How many pairs the pairing rounds made, by phase (all rounds so far): counts, never who."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,11 @@ class Resonance:
     cross_recognitions: int = 0
     responses: int = 0
     cross_responses: int = 0
+    pairs_by_phase: tuple[tuple[int, int], ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.shared_in_period or self.recognitions or self.responses)
+        return not (self.shared_in_period or self.recognitions or self.responses or self.pairs_by_phase)
 
 
 def _crosses(members: Mapping[int, Member], one: int, other: int | None) -> bool:
@@ -134,4 +137,5 @@ def resonance(
         cross_recognitions=sum(cross_recognised.values()),
         responses=responses,
         cross_responses=cross_responses,
+        pairs_by_phase=tuple(sorted((p, n) for p, n in facts.pairs_by_phase.items() if n)),
     )

@@ -16,6 +16,7 @@ PARTICIPANT_COMMANDS = (
     "idea",
     "ideas",
     "shared",
+    "pair",
     "experiment",
     "pause",
     "resume",

@@ -244,6 +244,11 @@ def _resonance(digest: Digest, labels: Labels) -> str:
             cross_responses=found.cross_responses,
         )
     )
+    if found.pairs_by_phase:
+        phases = " · ".join(
+            labels.t("report.resonance.pairs_phase", phase=p, count=n) for p, n in found.pairs_by_phase
+        )
+        lines.append(labels.t("report.resonance.pairs", phases=phases))
     for item in found.items[:TELEGRAM_QUOTES_PER_THEME]:
         text = shorten(item.text, TELEGRAM_QUOTE_CHARS)
         body = labels.quote(text) if text else f"<i>({esc(labels.media(item.media_type or 'text'))})</i>"

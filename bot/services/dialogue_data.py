@@ -10,11 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_resonance import ReactionRow, ResonanceFacts, SharedRow
-from storage.models import Delivery, Prompt, Recognition, Response, Share, SharedCopy, SharingPref, Submission
+from storage.models import (
+    Delivery,
+    PairRound,
+    Prompt,
+    Recognition,
+    Response,
+    Share,
+    SharedCopy,
+    SharingPref,
+    Submission,
+)
 
 __all__ = ["erase_members", "erase_process", "own_dialogue", "resonance_facts"]
 
@@ -158,7 +168,8 @@ async def own_dialogue(session: AsyncSession, membership_id: int) -> dict[str, A
 async def resonance_facts(
     session: AsyncSession, *, process_id: int, start: datetime, end: datetime
 ) -> ResonanceFacts:
-    """The process's visible shared observations and the period's recognitions and responses."""
+    """The process's visible shared observations, the period's recognitions and responses, and
+    how many pairs each pairing round made so far."""
     visible = (
         select(
             Submission.id,
@@ -196,4 +207,14 @@ async def resonance_facts(
             )
         )
     ]
-    return ResonanceFacts(shared=shared, shared_in_period=in_period, reactions=reactions)
+    rounds = await session.execute(
+        select(PairRound.phase, func.sum(PairRound.pairs_made))
+        .where(PairRound.process_id == process_id)
+        .group_by(PairRound.phase)
+    )
+    return ResonanceFacts(
+        shared=shared,
+        shared_in_period=in_period,
+        reactions=reactions,
+        pairs_by_phase={int(phase): int(count or 0) for phase, count in rounds.all()},
+    )

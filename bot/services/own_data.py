@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import dialogue_data
+from bot.services import dialogue_data, pairs
 from bot.services.people import memberships_of
 from storage.models import Delivery, Membership, Process, Prompt, Submission, Support, User
 
@@ -31,6 +31,9 @@ LISTED: Mapping[str, str] = {
     "recognitions": "processes[].recognised[]",
     "responses": "processes[].responses[]",
     "sharing_prefs": "processes[].sharing",
+    "pair_optins": "processes[].pairs.opt_in",
+    "pair_members": "processes[].pairs.pairs[]",
+    "pair_messages": "processes[].pairs.messages_sent[]",
 }
 """Table → where its rows of the person are in the /mydata JSON (``[]``: one item per row)."""
 
@@ -110,6 +113,7 @@ async def _membership_json(session: AsyncSession, membership: Membership) -> dic
         "submissions": [_submission_json(item, prompt_keys) for item in submissions],
         "deliveries": [_delivery_json(delivery, key, kind) for delivery, key, kind in deliveries],
         **await dialogue_data.own_dialogue(session, membership.id),
+        "pairs": await pairs.own_pairs(session, membership.id),
     }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bot.domain.programme.spec import INFORMING_KINDS
 from bot.domain.states import Consent, DeliveryState
-from bot.services import dialogue_data, outbox
+from bot.services import dialogue_data, outbox, pairs
 from storage.models import (
     Delivery,
     Membership,
@@ -270,6 +270,7 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     # must not depend on a pragma.
     await session.execute(delete(Support).where(Support.membership_id.in_(membership_ids)))
     await dialogue_data.erase_members(session, membership_ids)
+    await pairs.erase_members(session, membership_ids)
     await session.execute(delete(Submission).where(Submission.membership_id.in_(membership_ids)))
     await session.execute(delete(Delivery).where(Delivery.membership_id.in_(membership_ids)))
     await session.execute(delete(Membership).where(Membership.user_id == user_id))

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.programme.spec import erasure_at
 from bot.domain.states import Consent
-from bot.services import dialogue_data
+from bot.services import dialogue_data, pairs
 from bot.services.people import facilitators_to_tell
 from storage.models import (
     Delivery,
@@ -160,6 +160,7 @@ async def purge_process(session: AsyncSession, *, process_id: int) -> None:
         delete(Support).where(or_(Support.idea_id.in_(submissions), Support.membership_id.in_(memberships)))
     )
     await dialogue_data.erase_process(session, process_id, memberships)
+    await pairs.erase_process(session, process_id)
     # Ideas point at ideas (merges, experiments): unlink first so the delete order never matters.
     await session.execute(
         update(Submission)

@@ -47,6 +47,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "prune-update-ids",
         "room-menu-buttons",
         "shared-upkeep",
+        "pair-rounds",
     ]
     jobs = {job.name for job in bot.app.job_queue.jobs()}
     assert jobs == {
@@ -58,6 +59,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "duty:prune-update-ids",
         "duty:room-menu-buttons",
         "duty:shared-upkeep",
+        "duty:pair-rounds",
     }
 
 

@@ -15,6 +15,10 @@ from storage.models import (
     Base,
     Delivery,
     Membership,
+    Pair,
+    PairMember,
+    PairMessage,
+    PairOptIn,
     Process,
     Prompt,
     Recognition,
@@ -211,6 +215,19 @@ async def _dialogue_rows(session, process_id: int, aino: Membership, bertil: Mem
             level="org",
             created_at=NOW,
         )
+    )
+    # Aino and Bertil were paired once after workshop 1; she opted in again and wrote to the pair.
+    pair = Pair(process_id=process_id, workshop=1, created_at=NOW)
+    session.add_all(
+        [PairOptIn(membership_id=aino.id, process_id=process_id, first_name="Aino", consented_at=NOW), pair]
+    )
+    await session.flush()
+    session.add_all(
+        [
+            PairMember(pair_id=pair.id, membership_id=aino.id, first_name="Aino"),
+            PairMember(pair_id=pair.id, membership_id=bertil.id, first_name="Bertil"),
+            PairMessage(pair_id=pair.id, sender_id=aino.id, created_at=NOW),
+        ]
     )
 
 
