@@ -330,12 +330,13 @@ async def erase_members(session: AsyncSession, memberships: Select[Any]) -> None
     (the other members keep nothing of a pair with someone who is gone). Call it after the dialogue
     tables' erasure, which deletes the copies the erased people themselves received."""
     pair_ids = select(PairMember.pair_id).where(PairMember.membership_id.in_(memberships))
-    # What they wrote to the pair: the copies the others got are edited to say it was removed.
+    # The pair's messages the others got (the introductions name them, the relays are theirs) are
+    # edited to say they were removed.
     relayed = await session.execute(
         select(Delivery.membership_id, Delivery.chat_id, Delivery.message_id, PairMessage.created_at)
         .join(PairMessage, PairMessage.prompt_id == Delivery.prompt_id)
         .where(
-            PairMessage.sender_id.in_(memberships),
+            or_(PairMessage.pair_id.in_(pair_ids), PairMessage.sender_id.in_(memberships)),
             Delivery.membership_id.not_in(memberships),
             Delivery.chat_id.is_not(None),
             Delivery.message_id.is_not(None),

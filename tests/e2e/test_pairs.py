@@ -178,6 +178,7 @@ async def test_forget_leaves_nothing_of_the_pair(bot, sandbox, process) -> None:
     aino = await person(bot, sandbox, process, 1001, "Aino", 0)
     bertil = await person(bot, sandbox, process, 1002, "Bertil", 1)
     await round_at(bot, AFTER_W1)
+    intro_id = intro(bertil)["message_id"]
     await aino.send_text("Hei!", reply_to_message_id=intro(aino)["message_id"])
     await bot.idle()
     await dispatcher(bot).tick()
@@ -196,6 +197,9 @@ async def test_forget_leaves_nothing_of_the_pair(bot, sandbox, process) -> None:
     await bot.idle()
     removed = bertil.message(copy_id).get("text") or ""
     assert "Hei!" not in removed and "poistettu" in removed
+    # The introduction that named her says so too.
+    introduced = bertil.message(intro_id).get("text") or ""
+    assert "Aino" not in introduced and "poistettu" in introduced
 
 
 async def test_retention_purges_the_pairs_with_the_process(bot, sandbox, process) -> None:
