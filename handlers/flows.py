@@ -37,6 +37,9 @@ class Input:
     reply_to_message_id: int | None = None
     skip: bool = False
     forwarded: bool = False
+    replied_to_removed: bool = False
+    """It replies to a bot message edited to say its content was removed (after someone's /forget,
+    an unshare or /hide): no longer a relay or a pair message, and never to be filed as a capture."""
 
 
 @dataclass

@@ -6,6 +6,8 @@ here, not because some module happened to be imported.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,10 +17,12 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot.context import Ctx
 from bot.domain.text import without_nul
+from bot.render.sharing import removed_text
 from bot.services import capture as filing
 from handlers import admin, announce, capture, checkins, dialogue, experiments, ideas, pair, reports, shared
 from handlers.common import Who, reply, who
 from handlers.flows import FlowStep, Input, Out, Step
+from messages import LANGUAGES, Catalog
 
 FLOWS: Mapping[str, FlowStep] = {
     "newprocess": admin.newprocess_flow,
@@ -72,6 +76,11 @@ async def _handle(session: AsyncSession, update: Update, context: Ctx, data: Inp
     if data.forwarded and sender.membership is not None and sender.membership.is_facilitator:
         # A facilitator forwards a participant's message to act on it (/hide as a reply), not to file it.
         return Handled([Out(svc.t(sender.lang, "hide.forward_hint"))])
+    if data.replied_to_removed:
+        # What it answered is gone (erased or withdrawn): filing it would hand the facilitators a
+        # message that was meant for one person.
+        step.say("relay.removed")
+        return Handled(step.outs)
     # After "respond" the next message is the response, whatever else is open; otherwise a reply
     # to a relayed response (or to a pair's message) answers it before any other dialogue or capture sees it.
     if name != "respond" and (
@@ -127,7 +136,14 @@ async def on_message(update: Update, context: Ctx) -> None:
     message = update.effective_message
     if message is None:
         return
-    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    quoted = message.reply_to_message
+    reply_to = quoted.message_id if quoted else None
+    removed = (
+        quoted is not None
+        and quoted.from_user is not None
+        and quoted.from_user.id == context.bot.id
+        and (quoted.text or quoted.caption or "").strip() in removed_texts(context.services.catalog)
+    )
     await handle_input(
         update,
         context,
@@ -139,7 +155,15 @@ async def on_message(update: Update, context: Ctx) -> None:
             message_id=message.message_id,
             reply_to_message_id=reply_to,
             forwarded=message.forward_origin is not None,
+            replied_to_removed=removed,
         ),
+    )
+
+
+def removed_texts(catalog: Catalog) -> frozenset[str]:
+    """What a removed copy says in each language, as Telegram shows it (without the markup)."""
+    return frozenset(
+        html.unescape(re.sub(r"<[^>]+>", "", removed_text(catalog, lang))).strip() for lang in LANGUAGES
     )
 
 

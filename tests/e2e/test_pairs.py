@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.services.retention import purge_at
-from storage.models import Pair, PairMember, PairMessage, PairOptIn, PairRound
+from storage.models import Pair, PairMember, PairMessage, PairOptIn, PairRound, Submission
 from tests.support.factories import process_yaml
 from tests.support.programme import dispatcher, start_harness
 
@@ -200,6 +200,16 @@ async def test_forget_leaves_nothing_of_the_pair(bot, sandbox, process) -> None:
     # The introduction that named her says so too.
     introduced = bertil.message(intro_id).get("text") or ""
     assert "Aino" not in introduced and "poistettu" in introduced
+
+    # A reply to the removed copy is neither relayed nor filed for the facilitators: it is refused.
+    async with bot.db.session() as session:
+        before = await session.scalar(select(func.count()).select_from(Submission))
+    await bertil.send_text("Hei Aino, kerro lisää!", reply_to_message_id=copy_id)
+    await bot.idle()
+    async with bot.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Submission)) == before
+        assert await session.scalar(select(func.count()).select_from(PairMessage)) == 0
+    assert "ei voi enää vastata" in bertil.messages[-1]["text"]
 
 
 async def test_retention_purges_the_pairs_with_the_process(bot, sandbox, process) -> None:
