@@ -14,6 +14,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_resonance import ReactionRow, ResonanceFacts, SharedRow
+from bot.services.relays import edit_as_removed
 from storage.models import (
     Delivery,
     PairRound,
@@ -71,17 +72,7 @@ async def erase_members(session: AsyncSession, memberships: Select[Any]) -> None
             Delivery.message_id.is_not(None),
         )
     )
-    for recipient, chat_id, message_id, written in relayed.all():
-        session.add(
-            SharedCopy(
-                submission_id=None,
-                membership_id=recipient,
-                chat_id=chat_id,
-                message_id=message_id,
-                media=False,
-                created_at=written,
-            )
-        )
+    edit_as_removed(session, relayed.all())
     await _erase_responses(
         session,
         or_(

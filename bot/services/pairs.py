@@ -11,7 +11,6 @@ the caller (services do not render).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +20,8 @@ from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.pairing import Candidate, pair_up, round_due
-from bot.domain.planning import next_allowed, process_policy
-from bot.domain.sharing import RELAY_KIND
-from bot.domain.states import DeliveryState
+from bot.domain.planning import process_policy
+from bot.services.relays import edit_as_removed, queue_relay
 from storage.models import (
     Delivery,
     Membership,
@@ -35,7 +33,6 @@ from storage.models import (
     PairRound,
     Process,
     Prompt,
-    SharedCopy,
     User,
     Workshop,
 )
@@ -264,35 +261,20 @@ async def queue(
     quiet hours end; a paused member gets it after ``/resume``."""
     process = await session.get(Process, recipient.membership.process_id)
     assert process is not None
-    due = next_allowed(now, process_policy(process))
     pair = await session.get(Pair, pair_id) if pair_id is not None else None
-    prompt = Prompt(
-        process_id=process.id,
-        key=f"pair-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
-        phase=max(1, pair.workshop if pair is not None else 1),
-        kind=RELAY_KIND,
-        texts={recipient.language: rendered},
-        options=[],
-        remind_after_s=None,
-        position=0,
-        due_at=due,
-        closes_at=None,
-        active=True,
-        created_at=now,
+    prompt, delivery = await queue_relay(
+        session,
+        process=process,
+        recipient_id=recipient.membership.id,
+        language=recipient.language,
+        rendered=rendered,
+        phase=pair.workshop if pair is not None else 1,
+        key_prefix="pair",
+        now=now,
     )
-    session.add(prompt)
-    await session.flush()
     if pair_id is not None:
         session.add(PairMessage(pair_id=pair_id, sender_id=sender_id, prompt_id=prompt.id, created_at=now))
-    delivery = Delivery(
-        prompt_id=prompt.id,
-        membership_id=recipient.membership.id,
-        state=DeliveryState.PENDING,
-        due_at=due,
-        attempts=0,
-    )
-    session.add(delivery)
-    await session.flush()
+        await session.flush()
     return delivery
 
 
@@ -342,17 +324,7 @@ async def erase_members(session: AsyncSession, memberships: Select[Any]) -> None
             Delivery.message_id.is_not(None),
         )
     )
-    for recipient, chat_id, message_id, written in relayed.all():
-        session.add(
-            SharedCopy(
-                submission_id=None,
-                membership_id=recipient,
-                chat_id=chat_id,
-                message_id=message_id,
-                media=False,
-                created_at=written,
-            )
-        )
+    edit_as_removed(session, relayed.all())
     await _erase_messages(
         session, or_(PairMessage.pair_id.in_(pair_ids), PairMessage.sender_id.in_(memberships))
     )

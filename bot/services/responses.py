@@ -9,24 +9,21 @@ Replying to a relayed message answers it: :func:`relay_replied_to` finds which r
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.planning import next_allowed, process_policy
 from bot.domain.process import phase_at
 from bot.domain.sharing import RELAY_KIND, Level, answering_level, effective_level
-from bot.domain.states import DeliveryState
 from bot.services.outbox import process_facts
+from bot.services.relays import queue_relay
 from bot.services.sharing import Attributed, attributed, levels_for, muted, visible_share
 from storage.models import (
     Delivery,
     Membership,
     Process,
-    Prompt,
     Response,
     Share,
     SharingPref,
@@ -137,23 +134,16 @@ async def send(
     process = await session.get(Process, plan.submission.process_id)
     assert process is not None
     facts = (await process_facts(session, [process.id]))[process.id]
-    due = next_allowed(now, process_policy(process))
-    prompt = Prompt(
-        process_id=process.id,
-        key=f"{RELAY_KIND}-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
-        phase=max(1, phase_at(facts.workshop_starts, now)),
-        kind=RELAY_KIND,
-        texts={plan.recipient_language: rendered},
-        options=[],
-        remind_after_s=None,
-        position=0,
-        due_at=due,
-        closes_at=None,
-        active=True,
-        created_at=now,
+    prompt, delivery = await queue_relay(
+        session,
+        process=process,
+        recipient_id=plan.recipient.id,
+        language=plan.recipient_language,
+        rendered=rendered,
+        phase=phase_at(facts.workshop_starts, now),
+        key_prefix=RELAY_KIND,
+        now=now,
     )
-    session.add(prompt)
-    await session.flush()
     session.add(
         Response(
             process_id=process.id,
@@ -167,14 +157,6 @@ async def send(
             created_at=now,
         )
     )
-    delivery = Delivery(
-        prompt_id=prompt.id,
-        membership_id=plan.recipient.id,
-        state=DeliveryState.PENDING,
-        due_at=due,
-        attempts=0,
-    )
-    session.add(delivery)
     await session.flush()
     return delivery
 
