@@ -46,6 +46,9 @@ class Outgoing:
     reminded_at: datetime | None = None
     claimed: float = 0.0
     """Monotonic time of the claim: not handed to Telegram within BATCH_DEADLINE_S, it is given back."""
+    quoted: tuple[int, ...] = ()
+    """Shared observations the message quotes (highlights): once sent, it is a copy of each, edited
+    to say it was removed when one of them is unshared, hidden or erased."""
 
 
 class Claimed(NamedTuple):
@@ -99,11 +102,13 @@ async def prepare(
             message = render(
                 catalog, lang, prompt, facts[process_id], delivery_id=delivery.id, values=values[key]
             )
+            quoted: tuple[int, ...] = ()
             if kind == DeliveryKind.PROMPT and prompt.kind == DeliveryKind.HIGHLIGHTS:
                 found = await highlights_for(
                     session, membership_id=delivery.membership_id, now=delivery.due_at
                 )
                 message = RenderedMessage(*highlights(catalog, lang, message.text, found.shared, found.ideas))
+                quoted = tuple(item.submission_id for item in found.shared)
         except Exception as error:
             log.error("could not render delivery %d: %s", delivery.id, type(error).__name__, exc_info=error)
             broken.append((delivery.id, f"render: {type(error).__name__}"))
@@ -122,6 +127,7 @@ async def prepare(
                 else None,
                 closes_at=prompt.closes_at,
                 reminded_at=delivery.reminded_at,
+                quoted=quoted,
             )
         )
     return outgoing, broken

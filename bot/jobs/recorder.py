@@ -12,6 +12,7 @@ from bot.domain.planning import plan_reminder
 from bot.domain.states import DeliveryKind
 from bot.jobs.claims import SentPrompt, SentReminder, record_sent
 from bot.jobs.outgoing import Outgoing
+from bot.services.sharing import CopySent, record_copies
 from storage.db import Database
 
 
@@ -54,12 +55,20 @@ class Recorder:
                 if item.kind == DeliveryKind.REMINDER
             ]
 
+            quoting = [
+                (item, message_id, now) for item, message_id, now, _ in batch if item.quoted and message_id
+            ]
+
             async def work(
                 session: AsyncSession,
                 prompts: list[SentPrompt] = prompts,
                 reminders: list[SentReminder] = reminders,
+                quoting: list[tuple[Outgoing, int, datetime]] = quoting,
             ) -> None:
                 await record_sent(session, prompts, reminders)
+                for item, message_id, now in quoting:
+                    copies = [CopySent(sid, item.chat_id, message_id, media=False) for sid in item.quoted]
+                    await record_copies(session, viewer_id=item.membership_id, copies=copies, now=now)
 
             try:
                 await self.db.run(work)

@@ -282,3 +282,9 @@ async def test_highlights_mid_way_show_other_organisations_items_with_buttons(bo
     assert any(text.startswith("✓ 1.") for text, _ in bertil.buttons(pressed))
     await bot.press(doris, "hs:")
     assert any(text.startswith("✓ A.") for text, _ in doris.buttons(doris.message(for_doris["message_id"])))
+
+    # When Aino unshares it, the highlights Bertil received no longer show it.
+    await bot.press(aino, f"sa:{sid}:t")
+    await upkeep(bot)
+    edited = bertil.message(for_bertil["message_id"])["text"]
+    assert "Kylätalon kahvilaan" not in edited and "poistettu näkyvistä" in edited
