@@ -8,6 +8,7 @@ prefix and ``:``-separated fields), so it must not change. Telegram allows 64 by
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Self, cast
 
@@ -24,15 +25,16 @@ from messages import LANGUAGES
 MAX_BYTES = 64
 
 
-class Callback:
+class Callback(ABC):
     """A kind of button. Subclasses set ``PREFIX`` and implement ``encode`` and ``_parse``."""
 
     PREFIX: ClassVar[str]
     # Whole-data match for kinds that have exactly one value; otherwise every "<prefix>:…".
     EXACT: ClassVar[bool] = False
 
+    @abstractmethod
     def encode(self) -> str:
-        raise NotImplementedError
+        """The button's ``callback_data`` (at most :data:`MAX_BYTES`)."""
 
     @classmethod
     def pattern(cls) -> str:
@@ -46,8 +48,9 @@ class Callback:
         return cls._parse(parts[1:])
 
     @classmethod
+    @abstractmethod
     def _parse(cls, fields: list[str]) -> Self | None:
-        raise NotImplementedError
+        """The button from the fields after its prefix; ``None`` when they do not make one."""
 
     @classmethod
     def of(cls, update: Update) -> Self | None:
