@@ -30,22 +30,18 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from telegram.ext import Application
 
-from bench.updates import FIRST_USER, measure, percentile, seed_participants
+from bench.updates import FIRST_USER, fresh_database, measure, percentile
 from bot.settings import Settings
 from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
-from storage import migrate
 from storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,27 +54,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(admin_url: str, users: int) -> AsyncIterator[str]:
-    """A new PostgreSQL database, migrated and seeded with ``users`` participants; dropped after."""
-    name = f"valitupa_bench_{secrets.token_hex(4)}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        await migrate.upgrade(db)
-        await seed_participants(db, users)
-        await db.dispose()
-        yield url
-    finally:
-        await db.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 class Generator:

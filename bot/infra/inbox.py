@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, insert, literal, select, update
+from sqlalchemy import Table, delete, exists, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -231,15 +231,34 @@ async def release_claim(session: AsyncSession, queue: int, *, instance: str, now
 
     The claim is deleted first and the rows looked for after, in one transaction. A receiver's claim
     attempt made meanwhile waits for this transaction and then succeeds; one made just before the
-    delete fails, and if its row commits only after this look, the sweep takes the queue.
+    delete fails, and if its row commits only after this look, the sweep takes the queue. Rows left
+    are claimed again as any claim is (:func:`claim`): when another instance holds the queue by then
+    (its claim committed in between, or it took the queue over), they are its to handle and this
+    returns nothing.
     """
     await session.execute(
         delete(InboxClaim).where(InboxClaim.user_id == queue, InboxClaim.instance == instance)
     )
-    left = await unhandled(session, [queue])
-    if left:
-        await session.execute(insert(InboxClaim).values(user_id=queue, instance=instance, claimed_at=now))
-    return left
+    if not await unhandled(session, [queue]):
+        return []
+    return await claim(session, [queue], instance=instance, now=now)
+
+
+async def held_without_worker(
+    session: AsyncSession, *, instance: str, working: Collection[int], limit: int
+) -> list[Stored]:
+    """Unhandled rows of queues this instance holds a claim for but works on no more (a worker
+    that stopped on an error): the sweep takes them up again instead of leaving them to a restart."""
+    statement = (
+        select(InboxClaim.user_id)
+        .where(
+            InboxClaim.instance == instance,
+            exists().where(InboxUpdate.user_id == InboxClaim.user_id, InboxUpdate.handled_at.is_(None)),
+        )
+        .limit(limit + len(working))
+    )
+    queues = {int(queue) for queue in await session.scalars(statement)} - set(working)
+    return await unhandled(session, queues)
 
 
 async def release_claims(session: AsyncSession, instances: Collection[str]) -> int:

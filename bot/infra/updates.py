@@ -102,20 +102,20 @@ class UpdateInbox:
         """Store a batch in one transaction and queue what was new; returns how many were new.
 
         Raises when the database does not take the batch: then nothing may be acknowledged. On
-        PostgreSQL the same transaction claims the batch's queues this instance does not work yet
-        and reads the rows of those it does (another instance's older rows come first).
+        PostgreSQL the same transaction claims the batch's queues (or keeps the claims this instance
+        has) and reads their unhandled rows, another instance's older rows first; a queue another
+        instance holds is left to it.
         """
         now, instance = self.services.clock.now(), self.services.instance
-        queues = {item.queue for item in received}
         taking = self.shared and self.started and not self._stopping
-        held = queues & self._workers.keys() if taking else set()
-        others = queues - held if taking else set()
+        # Every queue of the batch is claimed, also those a worker of ours is on: that worker may be
+        # giving its claim back right now (its queue ran empty), and a row read here without a claim
+        # would then be worked on while nobody holds the queue.
+        queues = {item.queue for item in received} if taking else set()
 
         async def work(session: AsyncSession) -> tuple[set[int], list[inbox.Stored]]:
             fresh = await inbox.store(session, received, now=now)
-            rows = await inbox.unhandled(session, held) if held else []
-            if others:
-                rows += await inbox.claim(session, others, instance=instance, now=now)
+            rows = await inbox.claim(session, queues, instance=instance, now=now) if queues else []
             return fresh, rows
 
         fresh, rows = await self.services.db.run(work)
@@ -248,12 +248,21 @@ class UpdateInbox:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="inbox-sweep")
 
     async def sweep(self) -> None:
-        """Claim queues with rows and no claimant (PostgreSQL)."""
+        """Claim queues with rows and no claimant, and take up again those this instance holds but no
+        worker of its own is on (PostgreSQL)."""
         instance, now = self.services.instance, self.services.clock.now()
-        rows = await self.services.db.run(
-            lambda session: inbox.claim_orphans(session, instance=instance, now=now, limit=200)
+        working = set(self._workers)
+
+        async def work(session: AsyncSession) -> list[inbox.Stored]:
+            rows = await inbox.claim_orphans(session, instance=instance, now=now, limit=200)
+            return rows + await inbox.held_without_worker(
+                session, instance=instance, working=working, limit=200
+            )
+
+        rows = await self.services.db.run(work)
+        self._enqueue(
+            sorted((row for row in rows if row.update_id not in self._queued), key=lambda row: row.update_id)
         )
-        self._enqueue([row for row in rows if row.update_id not in self._queued])
 
     async def _sweep_loop(self) -> None:
         while not self._stopping:
