@@ -156,11 +156,12 @@ async def store(session: AsyncSession, received: Sequence[Received], *, now: dat
 
 async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
     """Keep only the id and the times of a handled update; False when it was handled already."""
+    # On the table, not the mapped class: the row is never loaded as an object, and every update
+    # passes here, so it skips the ORM's bulk-update bookkeeping.
     result: Any = await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id, InboxUpdate.handled_at.is_(None))
+        update(_INBOX)
+        .where(_INBOX.c.update_id == update_id, _INBOX.c.handled_at.is_(None))
         .values(handled_at=now, body=None, user_id=None)
-        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)
 
