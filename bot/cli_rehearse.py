@@ -27,11 +27,17 @@ MAX_PARTICIPANTS = 100_000
 
 
 def personas_for(spec: ProcessSpec, catalog: Catalog, count: int | None = None) -> list[Persona]:
-    """The default personas in the process language: organisation × role, one silent, a facilitator."""
+    """The default personas in the process language: organisation × role, one silent, one silent
+    who is paired (with the first answering one), a facilitator."""
     lang = spec.language
     roles = [(code, catalog.plain(lang, f"role.{code}").lower()) for code in ROLES]
     silent, facilitator = persona_labels(catalog, lang, spec.organisations[0], roles[0][0])
-    return default_personas(spec, roles, silent_label=silent, facilitator_label=facilitator, count=count)
+    paired = catalog.plain(
+        lang, "rehearsal.persona.paired", organisation=spec.organisations[-1], role=roles[0][1]
+    )
+    return default_personas(
+        spec, roles, silent_label=silent, facilitator_label=facilitator, paired_label=paired, count=count
+    )
 
 
 def render(

@@ -43,7 +43,9 @@ def intro_text(catalog: Catalog, lang: str, others: list[pairs.Member], phase: i
     )
     starter = catalog.t(lang, f"pair.starter.{min(max(phase, 1), STARTERS)}")
     key = "pair.intro_trio" if len(others) > 1 else "pair.intro"
-    return catalog.t(lang, key, members=lines, starter=starter)
+    # The introduction stands in for the phase's highlights (bot.domain.pairing.replaces_highlights).
+    shared = catalog.t(lang, "pair.intro_shared")
+    return f"{catalog.t(lang, key, members=lines, starter=starter)}\n\n{shared}"
 
 
 def relayed_text(catalog: Catalog, lang: str, sender: pairs.Member, text: str) -> str:

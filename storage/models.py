@@ -208,7 +208,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), index=True)
-    # pending → sending → sent → answered; or expired, failed, cancelled.
+    # pending → sending → sent → answered; or expired, failed, cancelled, ambiguous, skipped.
     state: Mapped[str] = mapped_column(String(16), default="pending")
     due_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

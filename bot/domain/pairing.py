@@ -9,14 +9,14 @@ the same on every run for the same input (ties go to the lower membership id).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from bot.domain.planning import DeliveryPolicy
 from bot.domain.timing import at_local
 
-__all__ = ["Candidate", "Round", "pair_up", "round_due"]
+__all__ = ["Candidate", "Round", "RoundTime", "pair_up", "replaces_highlights", "round_due", "round_times"]
 
 WORKING_DAYS_AFTER = 2
 FRESH = 100
@@ -46,6 +46,39 @@ def round_due(workshop_starts: datetime, policy: DeliveryPolicy) -> datetime:
     for _ in range(WORKING_DAYS_AFTER):
         day = policy.closed.next_open(day + timedelta(days=1))
     return at_local(day, policy.day_start, policy.tz)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTime:
+    """When the round after workshop ``workshop`` is due, and until when it may still run."""
+
+    workshop: int
+    due: datetime
+    until: datetime
+
+
+def round_times(
+    workshops: Iterable[tuple[int, datetime]], end: datetime, policy: DeliveryPolicy
+) -> list[RoundTime]:
+    """The rounds of a process (workshop number and start, in order; ``end`` of the process): each
+    from :func:`round_due` until the next workshop (or the end), those whose window is not empty.
+    The pair-rounds duty runs a round inside its window; the rehearsal plays it at ``due``."""
+    ordered = sorted(workshops)
+    times = []
+    for index, (number, starts) in enumerate(ordered):
+        until = ordered[index + 1][1] if index + 1 < len(ordered) else end
+        due = round_due(starts, policy)
+        if due < until:
+            times.append(RoundTime(number, due, until))
+    return times
+
+
+def replaces_highlights(introduced_at: datetime | None, highlights_at: datetime) -> bool:
+    """One cross-organisation message a phase: someone introduced to a pair in a phase's round
+    (``introduced_at``; None: not paired in it) is not sent that phase's highlights, due at
+    ``highlights_at``, after the introduction (they meet the others through the pair; ``/shared``
+    still shows everything). The dispatcher asks whether the pair exists when the highlights are due."""
+    return introduced_at is not None and introduced_at <= highlights_at
 
 
 def _score(a: Candidate, b: Candidate, met: Collection[frozenset[int]]) -> int | None:

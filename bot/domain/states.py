@@ -17,6 +17,9 @@ class DeliveryState(StrEnum):
     ``cancelled`` (paused, unreachable, or the prompt left the programme). A send whose outcome
     cannot be known (a read timeout, a reset, an unreadable answer) goes back to ``pending`` once,
     after a pause; a second such send ends ``ambiguous``: it may have arrived, it is not sent again.
+    A claimed ``highlights`` row ends ``skipped`` when its participant was introduced to a pair in
+    that phase's round (one cross-organisation message a phase): never sent, retried or re-planned,
+    and not counted as delivered.
     """
 
     PENDING = "pending"
@@ -27,6 +30,7 @@ class DeliveryState(StrEnum):
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     AMBIGUOUS = "ambiguous"
+    SKIPPED = "skipped"
 
 
 FIXED_STATES = (
@@ -35,8 +39,9 @@ FIXED_STATES = (
     DeliveryState.ANSWERED,
     DeliveryState.FAILED,
     DeliveryState.AMBIGUOUS,
+    DeliveryState.SKIPPED,
 )
-"""Rows that re-planning never touches: on their way out, out (perhaps), or given up."""
+"""Rows that re-planning never touches: on their way out, out (perhaps), given up, or left out on purpose."""
 REPLANNABLE_STATES = (DeliveryState.PENDING, DeliveryState.EXPIRED, DeliveryState.CANCELLED)
 COUNTED_STATES = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.ANSWERED, DeliveryState.AMBIGUOUS)
 """Rows that count towards a participant's daily cap."""

@@ -7,7 +7,8 @@ The states of a delivery (:class:`~bot.domain.states.DeliveryState`)::
        │                  ├──▶ failed      (Telegram refused it for good, or refused it too often)
        │                  ├──▶ pending     (429, not sent, shutting down: try again later;
        │                  │                 outcome unknown for the first time: once more, after a pause)
-       │                  └──▶ ambiguous   (outcome unknown a second time: it may have arrived)
+       │                  ├──▶ ambiguous   (outcome unknown a second time: it may have arrived)
+       │                  └──▶ skipped     (highlights for someone paired that phase: not sent)
        ├──▶ expired   (its answer window closed before it could go out)
        └──▶ cancelled (paused, unreachable, or the prompt was removed from the programme)
 
@@ -322,6 +323,17 @@ async def record_failures(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+async def record_skipped(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
+    """Claimed prompts left out on purpose (a phase's highlights for someone introduced to a pair
+    in its round): ``skipped``, never sent, retried, re-planned or counted as delivered."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.SKIPPED, claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def record_unreachable(

@@ -42,6 +42,7 @@ from bot.jobs.claims import (
     record_ambiguous,
     record_failures,
     record_retry,
+    record_skipped,
     record_unreachable,
     release_dead_claims,
     release_unsent,
@@ -89,6 +90,7 @@ class TickReport:
     unreachable: int = 0
     retried: int = 0
     released: int = 0
+    skipped: int = 0
     recovered: int = 0
     expired: int = 0
     planned: int = 0
@@ -263,12 +265,17 @@ class Dispatcher:
             )
             if not ids:
                 return Claimed(0, [], 0)
-            outgoing, broken = await prepare(session, self.catalog, ids, kind)
+            outgoing, broken, skipped = await prepare(session, self.catalog, ids, kind)
             if broken:
                 await record_failures(session, kind, broken)
-            return Claimed(len(ids), outgoing, len(broken))
+            if skipped:
+                await record_skipped(session, skipped)
+            return Claimed(len(ids), outgoing, len(broken), len(skipped))
 
-        return await db.run(work)
+        claimed = await db.run(work)
+        if claimed.skipped:
+            self.services.metrics.deliveries.labels(state=DeliveryState.SKIPPED).inc(claimed.skipped)
+        return claimed
 
     async def _release(self, items: Sequence[Outgoing]) -> int:
         """Give back claims never handed to Telegram."""
@@ -474,6 +481,7 @@ class _SendingRun:
             return
         claimed_batch = await self._claim()
         self.report.failed += claimed_batch.broken
+        self.report.skipped += claimed_batch.skipped
         if claimed_batch.claimed < self.batch:
             self.exhausted = True
         claimed = time.monotonic()

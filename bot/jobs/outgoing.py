@@ -22,6 +22,7 @@ from bot.render.prompt import (
     reminder_message,
 )
 from bot.render.sharing import highlights
+from bot.services import pairs
 from bot.services.highlights import highlights_for
 from bot.services.outbox import process_facts
 from messages import Catalog
@@ -52,12 +53,14 @@ class Outgoing:
 
 
 class Claimed(NamedTuple):
-    """One claimed batch: how many rows were claimed, those ready to send, and how many could not be
-    prepared (recorded as failed in the same unit of work)."""
+    """One claimed batch: how many rows were claimed, those ready to send, how many could not be
+    prepared (recorded as failed in the same unit of work) and how many were skipped on purpose
+    (recorded ``skipped`` in it)."""
 
     claimed: int
     outgoing: list[Outgoing]
     broken: int
+    skipped: int = 0
 
 
 def markup(message: RenderedMessage) -> InlineKeyboardMarkup | None:
@@ -68,11 +71,30 @@ def markup(message: RenderedMessage) -> InlineKeyboardMarkup | None:
     )
 
 
+class Prepared(NamedTuple):
+    outgoing: list[Outgoing]
+    """The claimed rows rendered for their participants, in sending order."""
+    broken: list[tuple[int, str]]
+    """(delivery id, reason) of the rows that could not be rendered."""
+    skipped: list[int]
+    """Highlights rows of participants introduced to a pair in that phase's round: not sent."""
+
+
+async def _with_highlights(
+    session: AsyncSession, catalog: Catalog, lang: str, delivery: Delivery, message: RenderedMessage
+) -> tuple[RenderedMessage, tuple[int, ...]]:
+    """The highlights message for this participant, and the shared observations it quotes."""
+    found = await highlights_for(session, membership_id=delivery.membership_id, now=delivery.due_at)
+    rendered = RenderedMessage(*highlights(catalog, lang, message.text, found.shared, found.ideas))
+    return rendered, tuple(item.submission_id for item in found.shared)
+
+
 async def prepare(
     session: AsyncSession, catalog: Catalog, ids: Sequence[int], kind: DeliveryKind
-) -> tuple[list[Outgoing], list[tuple[int, str]]]:
-    """The claimed rows rendered for their participants, in sending order, and the (delivery id,
-    reason) of those that could not be rendered."""
+) -> Prepared:
+    """The claimed rows rendered for their participants (:class:`Prepared`). A participant who met
+    another organisation through a pair in a phase's round is not sent that phase's highlights: one
+    cross-organisation message a phase (``/shared`` still shows everything)."""
     rows = (
         await session.execute(
             select(Delivery, Prompt, Membership.user_id, Membership.process_id, User.language)
@@ -91,10 +113,17 @@ async def prepare(
     }
     outgoing: list[Outgoing] = []
     broken: list[tuple[int, str]] = []
+    skipped: list[int] = []
     values: dict[tuple[int, str], dict[str, str]] = {}
     render = prompt_message if kind == DeliveryKind.PROMPT else reminder_message
     for delivery, prompt, user_id, process_id, language in rows:
         lang = language or facts[process_id].language
+        is_highlights = kind == DeliveryKind.PROMPT and prompt.kind == DeliveryKind.HIGHLIGHTS
+        if is_highlights and await pairs.introduced_in(
+            session, membership_id=delivery.membership_id, workshop=prompt.phase
+        ):
+            skipped.append(delivery.id)
+            continue
         try:
             key = (prompt.id, lang)
             if key not in values:
@@ -103,12 +132,8 @@ async def prepare(
                 catalog, lang, prompt, facts[process_id], delivery_id=delivery.id, values=values[key]
             )
             quoted: tuple[int, ...] = ()
-            if kind == DeliveryKind.PROMPT and prompt.kind == DeliveryKind.HIGHLIGHTS:
-                found = await highlights_for(
-                    session, membership_id=delivery.membership_id, now=delivery.due_at
-                )
-                message = RenderedMessage(*highlights(catalog, lang, message.text, found.shared, found.ideas))
-                quoted = tuple(item.submission_id for item in found.shared)
+            if is_highlights:
+                message, quoted = await _with_highlights(session, catalog, lang, delivery, message)
         except Exception as error:
             log.error("could not render delivery %d: %s", delivery.id, type(error).__name__, exc_info=error)
             broken.append((delivery.id, f"render: {type(error).__name__}"))
@@ -130,7 +155,7 @@ async def prepare(
                 quoted=quoted,
             )
         )
-    return outgoing, broken
+    return Prepared(outgoing, broken, skipped)
 
 
 async def show_action(bot: Bot, chat_id: int, action: Any) -> None:

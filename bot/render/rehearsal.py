@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select
 from bot.domain.calendar import holiday_name
 from bot.domain.process import format_local
 from bot.domain.programme.spec import ProcessSpec
-from bot.domain.rehearsal import Budget, Entry, Persona, budget, rehearse, spec_policy
+from bot.domain.rehearsal import PAIR, Budget, Entry, Persona, budget, rehearse, spec_policy
 from messages import Catalog, escape
 
 __all__ = [
@@ -123,7 +123,26 @@ def _what(catalog: Catalog, lang: str, entry: Entry) -> str:
         return catalog.plain(lang, "rehearsal.kind.prompt", kind=kind, prompt_id=entry.prompt_id)
     if entry.kind == "reminder":
         return catalog.plain(lang, "rehearsal.kind.reminder", prompt_id=entry.prompt_id)
+    if entry.kind == PAIR:
+        return catalog.plain(lang, f"rehearsal.kind.pair.{entry.prompt_kind}")
     return catalog.plain(lang, f"rehearsal.kind.{entry.kind}")
+
+
+def _intro(catalog: Catalog, lang: str, tz: ZoneInfo, participants: Sequence[Persona]) -> str:
+    silent = next((p for p in participants if not p.answers and not p.pairs), None)
+    intro = catalog.plain(
+        lang,
+        "rehearsal.intro",
+        timezone=tz.key,
+        count=len(participants),
+        silent=silent.label if silent else "—",
+    )
+    paired = next((p for p in participants if not p.answers and p.pairs), None)
+    partners = [p.label for p in participants if p.pairs and p is not paired]
+    if paired is None or not partners:
+        return intro
+    more = catalog.plain(lang, "rehearsal.intro_pairs", paired=paired.label, partner=", ".join(partners))
+    return f"{intro} {more}"
 
 
 def _closed_days(catalog: Catalog, lang: str, spec: ProcessSpec, monday: date, tz: ZoneInfo) -> str | None:
@@ -152,7 +171,6 @@ def calendar_view(
     """The rehearsal week by week: each message once with who gets it, heavy weeks flagged."""
     tz = spec_policy(spec).tz
     participants = [p for p in personas if not p.facilitator]
-    silent = next((p for p in participants if not p.answers), None)
     result: Budget = budget(spec, entries)
     grouped: dict[tuple[datetime, str, str | None, str], list[Entry]] = defaultdict(list)
     for entry in entries:
@@ -187,13 +205,7 @@ def calendar_view(
     answered = sum(1 for e in entries if e.persona == answering and e.to == "participant")
     return CalendarView(
         title=catalog.plain(lang, "rehearsal.title", process=spec.name),
-        intro=catalog.plain(
-            lang,
-            "rehearsal.intro",
-            timezone=tz.key,
-            count=len(participants),
-            silent=silent.label if silent else "—",
-        ),
+        intro=_intro(catalog, lang, tz, participants),
         weeks=views,
         summary=catalog.plain(
             lang, "rehearsal.summary", total=result.total, limit=result.total_limit, answering=answered

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.pairing import Candidate, pair_up, round_due
+from bot.domain.pairing import Candidate, pair_up, round_times
 from bot.domain.planning import process_policy
 from bot.services.relays import edit_as_removed, queue_relay
 from storage.models import (
@@ -46,6 +46,7 @@ __all__ = [
     "end_pair",
     "erase_members",
     "erase_process",
+    "introduced_in",
     "members_of",
     "open_pair",
     "opt_in",
@@ -152,6 +153,18 @@ async def members_of(session: AsyncSession, pair_id: int) -> list[Member]:
     return [await _member(session, membership, name) for membership, name in rows.all()]
 
 
+async def introduced_in(session: AsyncSession, *, membership_id: int, workshop: int) -> bool:
+    """Whether the participant was introduced to a pair in the round after workshop ``workshop``
+    (that phase's round); such a participant is not sent the phase's highlights."""
+    found = await session.scalar(
+        select(PairMember.pair_id)
+        .join(Pair, Pair.id == PairMember.pair_id)
+        .where(PairMember.membership_id == membership_id, Pair.workshop == workshop)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def end_pair(session: AsyncSession, pair: Pair, *, now: datetime) -> None:
     pair.ended_at = now
     await session.flush()
@@ -170,16 +183,14 @@ async def due_rounds(session: AsyncSession, *, now: datetime) -> list[RoundDue]:
         done = set(
             await session.scalars(select(PairRound.workshop).where(PairRound.process_id == process.id))
         )
-        policy = process_policy(process)
-        workshops = list(
-            await session.scalars(
-                select(Workshop).where(Workshop.process_id == process.id).order_by(Workshop.number)
-            )
+        workshops = await session.execute(
+            select(Workshop.number, Workshop.starts_at).where(Workshop.process_id == process.id)
         )
-        for index, workshop in enumerate(workshops):
-            until = workshops[index + 1].starts_at if index + 1 < len(workshops) else process.end_at
-            if workshop.number not in done and round_due(workshop.starts_at, policy) <= now < until:
-                due.append(RoundDue(process.id, workshop.number))
+        for round_time in round_times(
+            [(n, at) for n, at in workshops.all()], process.end_at, process_policy(process)
+        ):
+            if round_time.workshop not in done and round_time.due <= now < round_time.until:
+                due.append(RoundDue(process.id, round_time.workshop))
     return due
 
 

@@ -8,8 +8,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from bot.domain.states import DELIVERED_STATES
 from bot.services.retention import purge_at
-from storage.models import Pair, PairMember, PairMessage, PairOptIn, PairRound, Submission
+from storage.models import (
+    Delivery,
+    Membership,
+    Pair,
+    PairMember,
+    PairMessage,
+    PairOptIn,
+    PairRound,
+    Prompt,
+    Submission,
+)
 from tests.support.factories import process_yaml
 from tests.support.programme import dispatcher, start_harness
 
@@ -31,6 +42,11 @@ async def bot(sandbox, db, clock, settings):
 @pytest.fixture
 async def process(bot):
     return await bot.create_process(process_yaml(programme=None))
+
+
+@pytest.fixture
+async def process_with_highlights(bot):
+    return await bot.create_process(process_yaml(programme=None, extra=HIGHLIGHTS))
 
 
 async def person(bot, sandbox, process, user_id: int, name: str, organisation: int, role: str = "employee"):
@@ -223,3 +239,74 @@ async def test_retention_purges_the_pairs_with_the_process(bot, sandbox, process
     async with bot.db.session() as session:
         for table in (Pair, PairMember, PairMessage, PairOptIn, PairRound):
             assert await session.scalar(select(func.count()).select_from(table)) == 0, table.__tablename__
+
+
+HIGHLIGHTS = """
+prompts:
+  - id: p1-highlights
+    phase: 1
+    when: W1 +11d 14:00
+    kind: highlights
+    text:
+      fi: Työpajojen välissä kurkistus siihen, mitä muut ovat huomanneet.
+      sv: Mellan workshoparna en titt på vad de andra har lagt märke till.
+      en: Between workshops, a look at what the others have noticed.
+    remind_after: none
+    closes_after: 3d
+"""
+HIGHLIGHTS_AT = datetime(2027, 1, 25, 14, 0, tzinfo=HELSINKI)  # W1 +11d 14:00
+
+
+async def highlights_states(db) -> dict[int, str]:
+    """User id → the state of their highlights delivery."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(Membership.user_id, Delivery.state)
+            .join(Delivery, Delivery.membership_id == Membership.id)
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+            .where(Prompt.kind == "highlights")
+        )
+        return {int(user_id): str(state) for user_id, state in rows.all()}
+
+
+async def test_a_paired_participant_meets_the_others_through_the_pair_not_the_highlights(
+    bot, sandbox, process_with_highlights
+) -> None:
+    process = process_with_highlights
+    # Three of the municipality and one of the parish opt in: a trio, and one nobody was free for.
+    aino = await person(bot, sandbox, process, 1001, "Aino", 0)
+    bertil = await person(bot, sandbox, process, 1002, "Bertil", 1)
+    anna = await person(bot, sandbox, process, 1003, "Anna", 0)
+    annikki = await person(bot, sandbox, process, 1004, "Annikki", 0)
+    cecilia = sandbox.user(1005, first_name="Cecilia")
+    await bot.join(cecilia, process, organisation=1)  # not in the pairs
+
+    await round_at(bot, AFTER_W1)
+    for user in (aino, bertil, anna):
+        text = intro(user)["text"]
+        assert "Juttelukolmikko" in text and "/shared" in text
+    assert "ei riittänyt sinulle paria" in annikki.messages[-1]["text"]
+
+    await round_at(bot, HIGHLIGHTS_AT)
+
+    def got_highlights(user) -> bool:
+        return any("kurkistus siihen, mitä muut" in (m.get("text") or "") for m in user.messages)
+
+    assert [u.id for u in (aino, bertil, anna, annikki, cecilia) if got_highlights(u)] == [1004, 1005]
+    states = await highlights_states(bot.db)
+    assert states == {1001: "skipped", 1002: "skipped", 1003: "skipped", 1004: "sent", 1005: "sent"}
+
+    # Skipped is final: a restart's re-planning and later ticks neither send nor re-plan it.
+    await dispatcher(bot).recover()
+    await round_at(bot, HIGHLIGHTS_AT + timedelta(hours=2))
+    assert await highlights_states(bot.db) == states
+    assert not any(got_highlights(u) for u in (aino, bertil, anna))
+    # Delivered (what answer rates count): the two sent, not the three skipped.
+    async with bot.db.session() as session:
+        sent = await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .join(Prompt, Prompt.id == Delivery.prompt_id)
+            .where(Prompt.kind == "highlights", Delivery.state.in_(DELIVERED_STATES))
+        )
+    assert sent == 2

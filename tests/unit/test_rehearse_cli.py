@@ -40,11 +40,24 @@ def test_json_is_one_sorted_array_of_messages_with_exactly_the_documented_fields
     assert all(set(item) == FIELDS for item in timeline)
     assert [item["at"] for item in timeline] == sorted(item["at"] for item in timeline)
     assert timeline[0]["at"].endswith(":00+02:00") and len(timeline[0]["at"]) == 25
-    assert {item["kind"] for item in timeline} == {"prompt", "reminder", "digest", "loop_nudge", "highlights"}
+    kinds = {"prompt", "reminder", "digest", "loop_nudge", "highlights", "pair"}
+    assert {item["kind"] for item in timeline} == kinds
     participants = {item["participant"] for item in timeline if item["to"] == "participant"}
-    assert len(participants) == len(DEFAULT_ORGANISATIONS) * len(ROLES) + 1
+    assert len(participants) == len(DEFAULT_ORGANISATIONS) * len(ROLES) + 2
     reminded = {item["participant"] for item in timeline if item["kind"] == "reminder"}
-    assert len(reminded) == 1, "only the one who never answers is reminded"
+    assert len(reminded) == 2, "only the two who never answer are reminded"
+    # The one who never answers but pairs (of the last organisation) meets the first answering one.
+    paired = "Kyläyhdistys · johto tai esihenkilö · vain lukee, mukana pareissa"
+    introductions = [item for item in timeline if item["kind"] == "pair"]
+    assert {item["participant"] for item in introductions} == {
+        paired,
+        "Ilomantsin kunta · johto tai esihenkilö",
+    }
+    assert [item["prompt_id"] for item in introductions if item["participant"] == paired] == [
+        f"pair-w{n}" for n in range(1, 6)
+    ]
+    assert {item["prompt_kind"] for item in introductions} == {"introduction"}
+    assert not [item for item in timeline if item["participant"] == paired and item["kind"] == "highlights"]
     digest = next(item for item in timeline if item["kind"] == "digest")
     assert (digest["to"], digest["prompt_id"], digest["prompt_kind"]) == ("facilitator", None, None)
     first = next(item for item in timeline if item["prompt_id"] == "p1-reflection")

@@ -16,7 +16,15 @@ from bot.domain.planning import (
     open_time_between,
 )
 from bot.domain.programme import ProcessFileError, dump_process, parse_process
-from bot.domain.rehearsal import MAX_PER_WEEK, MAX_TOTAL, Persona, budget, rehearse, spec_kept_reminders
+from bot.domain.rehearsal import (
+    MAX_PER_WEEK,
+    MAX_TOTAL,
+    Persona,
+    budget,
+    budget_personas,
+    rehearse,
+    spec_kept_reminders,
+)
 from tests.support.factories import process_yaml
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -123,10 +131,19 @@ def test_the_helatorstai_reminder_goes_out_the_day_before_and_easter_moves_forwa
 def test_the_default_programme_keeps_the_message_budget_whatever_the_workshop_weekday(weekday: int) -> None:
     first = date(2027, 1, 11) + timedelta(days=weekday)
     workshops = tuple(f"{first + timedelta(weeks=3 * n)} 09:00" for n in range(5))
-    result = budget(parse_process(gentle(workshops)))
+    spec = parse_process(gentle(workshops))
+    result = budget(spec)
     assert result.total <= MAX_TOTAL
     assert max(result.per_week.values()) <= MAX_PER_WEEK, result.per_week
     assert result.heavy_weeks == []
+    # Each who never answers on their own: the one not in the pairs, and the one paired every round.
+    silent, paired, partner = budget_personas(spec)
+    entries = rehearse(spec, [silent, paired, partner])
+    for persona in (silent, paired):
+        own = budget(spec, [e for e in entries if e.persona == persona])
+        assert own.total <= MAX_TOTAL, (persona.label, own.total)
+        assert max(own.per_week.values()) <= MAX_PER_WEEK, (persona.label, own.per_week)
+    assert len([e for e in entries if e.persona == paired and e.kind == "pair"]) == 5
 
 
 def test_one_reminder_a_week_at_most_and_none_for_prompts_that_ask_no_reply() -> None:
