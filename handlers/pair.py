@@ -1,8 +1,8 @@
 """Pairs across organisations in chat: ``/pair``, the rounds after each workshop, the pair's talk.
 
 * ``/pair`` asks, with buttons, to pair the participant and show their first name (the one in
-  their Telegram profile, stored then) to the pair; ``/pair off`` withdraws; ``/pair end`` ends the
-  current pair's conversation for everyone in it, who are told.
+  their Telegram profile, stored then) to the pair; ``/pair end`` ends the current pair's
+  conversation for everyone in it, who are told; ``/pair off`` ends it the same way and withdraws.
 * :func:`rounds` (a leader duty) makes the pairs two working days after each workshop and queues
   each member's introduction (first names and organisations, and a conversation starter of the
   phase); with a single organisation opted in, they are told why nobody was paired, once.
@@ -79,17 +79,28 @@ async def _tell(
 # --- /pair -------------------------------------------------------------------------------------
 
 
-async def _end(session: AsyncSession, svc: Services, membership: Membership, lang: str) -> str:
+async def _end_open(session: AsyncSession, svc: Services, membership: Membership) -> bool:
+    """End the participant's open pair, if any, and tell the others; False if none was open."""
     now = svc.clock.now()
     pair = await pairs.open_pair(session, membership)
     if pair is None:
-        return svc.t(lang, "pair.none_open")
+        return False
     members = await pairs.members_of(session, pair.id)
     me = next(m for m in members if m.membership.id == membership.id)
     others = [m for m in members if m.membership.id != membership.id]
     await pairs.end_pair(session, pair, now=now)
     await _tell(session, svc, pair.id, None, others, "pair.ended_by", now, name=me.first_name)
-    return svc.t(lang, "pair.ended")
+    return True
+
+
+async def _off(session: AsyncSession, svc: Services, membership: Membership, lang: str) -> str:
+    """``/pair off``: the open pair ends (the others are told, as with ``/pair end``) and no more
+    pairing."""
+    ended = await _end_open(session, svc, membership)
+    gone = await pairs.opt_out(session, membership)
+    if ended:
+        return svc.t(lang, "pair.off_ended")
+    return svc.t(lang, "pair.off" if gone else "pair.off_already")
 
 
 async def on_pair(update: Update, context: Ctx) -> None:
@@ -104,10 +115,10 @@ async def on_pair(update: Update, context: Ctx) -> None:
         if membership is None or membership.is_facilitator:
             return svc.t(lang, "start.ask_facilitator"), None
         if argument == "off":
-            gone = await pairs.opt_out(session, membership)
-            return svc.t(lang, "pair.off" if gone else "pair.off_already"), None
+            return await _off(session, svc, membership, lang), None
         if argument == "end":
-            return await _end(session, svc, membership, lang), None
+            ended = await _end_open(session, svc, membership)
+            return svc.t(lang, "pair.ended" if ended else "pair.none_open"), None
         if argument:
             return svc.t(lang, "pair.usage"), None
         optin = await pairs.optin_of(session, membership)

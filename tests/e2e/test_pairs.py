@@ -310,3 +310,29 @@ async def test_a_paired_participant_meets_the_others_through_the_pair_not_the_hi
             .where(Prompt.kind == "highlights", Delivery.state.in_(DELIVERED_STATES))
         )
     assert sent == 2
+
+
+async def test_pair_off_ends_the_open_pair_tells_the_partner_and_opts_out(bot, sandbox, process) -> None:
+    aino = await person(bot, sandbox, process, 1001, "Aino", 0)
+    bertil = await person(bot, sandbox, process, 1002, "Bertil", 1)
+    await round_at(bot, AFTER_W1)
+    intro_id = intro(aino)["message_id"]
+
+    await bot.command(aino, "/pair", "off")
+    reply = aino.messages[-1]["text"]
+    assert "lopetin parikeskustelun" in reply and "En enää yhdistä sinua pareihin" in reply
+    await dispatcher(bot).tick()
+    await bot.idle()
+    assert "Aino lopetti parikeskustelun" in bertil.messages[-1]["text"]
+    async with bot.db.session() as session:
+        assert (
+            await session.scalar(select(func.count()).select_from(Pair).where(Pair.ended_at.is_(None))) == 0
+        )
+        assert await session.scalar(select(func.count()).select_from(PairOptIn)) == 1  # Bertil's
+    await aino.send_text("Vielä yksi asia", reply_to_message_id=intro_id)
+    await bot.idle()
+    assert "päättynyt" in aino.messages[-1]["text"]
+
+    # Again: nothing open, nothing to leave.
+    await bot.command(aino, "/pair", "off")
+    assert "Et ole mukana pareissa" in aino.messages[-1]["text"]
