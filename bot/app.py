@@ -29,6 +29,7 @@ from bot.jobs.claims import release_departed_claims
 from bot.jobs.digest_job import run_due_digests
 from bot.jobs.dispatcher import TICK_INTERVAL_S, Dispatcher
 from bot.jobs.duties import Duty, LeaderDuties
+from bot.jobs.notices_job import send_notices
 from bot.jobs.retention_job import retention_job
 from bot.room.menu import publish_room_buttons
 from handlers import (
@@ -99,6 +100,7 @@ def leader_duties(services: Services) -> LeaderDuties:
             Duty("prune-update-ids", prune_job, every=60.0),
             Duty("room-menu-buttons", publish_room_buttons, every=86400.0, at_start=True),
             Duty("shared-upkeep", shared.upkeep, every=10.0),
+            Duty("notices", send_notices, every=10.0, at_start=True),
             Duty("pair-rounds", pair.rounds, every=60.0),
         ],
     )

@@ -225,18 +225,20 @@ async def process_rotate_links(settings: Settings, reference: str) -> int:
 
 async def process_remove_facilitator(settings: Settings, reference: str, telegram_id: int) -> int:
     """``valitupa process remove-facilitator PROCESS TELEGRAM_ID``."""
+    from bot.domain.clock import SystemClock
     from bot.services.people import facilitator_ids, remove_facilitator
     from bot.services.processes import find_process
     from storage import migrate
     from storage.db import Database
 
     db = Database(settings.database_url)
+    now = SystemClock().now()
 
     async def work(session: AsyncSession) -> tuple[Process | None, bool, int]:
         process = await find_process(session, reference)
         if process is None:
             return None, False, 0
-        removed = await remove_facilitator(session, process_id=process.id, user_id=telegram_id)
+        removed = await remove_facilitator(session, process_id=process.id, user_id=telegram_id, now=now)
         return process, removed, len(await facilitator_ids(session, process.id))
 
     try:
@@ -256,6 +258,7 @@ async def process_remove_facilitator(settings: Settings, reference: str, telegra
         )
         return 1
     print(f"Removed facilitator {telegram_id} from process {process.id} ({process.name}); {left} left.")
+    print("The running bot tells them in Telegram that they no longer have the facilitator's access.")
     if left == 0:
         print(
             "The process has no facilitator now: run 'valitupa process rotate-links' and share the new link."

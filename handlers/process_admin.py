@@ -85,7 +85,7 @@ async def _pressed(
         )
     names = dict(others)
     if pressed.telegram_id not in names or not await people.remove_facilitator(
-        session, process_id=process.id, user_id=pressed.telegram_id
+        session, process_id=process.id, user_id=pressed.telegram_id, now=svc.clock.now()
     ):
         return Pressed(lang, "button.stale")
     name = names[pressed.telegram_id] or plain(lang, "process_admin.unnamed", telegram_id=pressed.telegram_id)

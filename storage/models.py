@@ -489,3 +489,21 @@ class PairMessage(Base):
     )
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime]
+
+
+class Notice(Base):
+    """A one-off message to a person outside any membership's outbox (a facilitator just removed
+    from a process), sent by the running bot's ``notices`` leader duty and deleted once sent, given up,
+    or in doubt: never sent twice."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    process_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Handed to Telegram and not yet answered: a row still sending at the next run is in doubt (dropped).
+    sending: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bot.domain.programme.spec import INFORMING_KINDS
 from bot.domain.states import Consent, DeliveryState
-from bot.services import dialogue_data, outbox, pairs
+from bot.services import dialogue_data, notices, outbox, pairs
 from storage.models import (
     Delivery,
     Membership,
@@ -103,9 +103,10 @@ async def find_invite(session: AsyncSession, code: str, *, now: datetime) -> Inv
     return Invite(process, facilitator, invites_closed(process, facilitator=facilitator, now=now))
 
 
-async def remove_facilitator(session: AsyncSession, *, process_id: int, user_id: int) -> bool:
+async def remove_facilitator(session: AsyncSession, *, process_id: int, user_id: int, now: datetime) -> bool:
     """Take a facilitator out of a process (their membership goes; anything they wrote as a
-    participant of it too). False when they are not a facilitator of it."""
+    participant of it too) and queue a notice telling them so (:mod:`bot.services.notices`). False
+    when they are not a facilitator of it."""
     membership = await session.scalar(
         select(Membership).where(
             Membership.process_id == process_id,
@@ -125,6 +126,7 @@ async def remove_facilitator(session: AsyncSession, *, process_id: int, user_id:
         update(User).where(User.active_membership_id == membership.id).values(active_membership_id=None)
     )
     await session.delete(membership)
+    await notices.queue_facilitator_removed(session, user_id=user_id, process_id=process_id, now=now)
     return True
 
 
@@ -271,6 +273,7 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     await session.execute(delete(Support).where(Support.membership_id.in_(membership_ids)))
     await dialogue_data.erase_members(session, membership_ids)
     await pairs.erase_members(session, membership_ids)
+    await notices.erase_user(session, user_id)
     await session.execute(delete(Submission).where(Submission.membership_id.in_(membership_ids)))
     await session.execute(delete(Delivery).where(Delivery.membership_id.in_(membership_ids)))
     await session.execute(delete(Membership).where(Membership.user_id == user_id))

@@ -14,7 +14,7 @@ from bot.domain.programme import parse_process
 from bot.services.processes import create_process
 from storage import migrate
 from storage.db import Database
-from storage.models import Membership, Process, User
+from storage.models import Membership, Notice, Process, User
 from tests.integration.services.test_retention import restore_logging  # noqa: F401 - a fixture
 from tests.support.factories import process_yaml
 
@@ -46,6 +46,10 @@ async def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     monkeypatch.setenv("BOT_USERNAME", "valitupa_bot")
     monkeypatch.delenv("BOT_TOKEN", raising=False)
     return db
+
+
+def process_name() -> str:
+    return parse_process(process_yaml()).name
 
 
 async def codes(db: Database) -> tuple[str, str]:
@@ -82,7 +86,10 @@ async def test_remove_facilitator_by_telegram_id(
     assert await asyncio.to_thread(main, ["process", "remove-facilitator", "1", "9101"]) == 0
     out = capsys.readouterr().out
     assert "Removed facilitator 9101 from process 1" in out and "no facilitator now" in out
+    assert "The running bot tells them" in out
     async with database.session() as session:
         assert list(await session.scalars(select(Membership))) == []
+        [notice] = list(await session.scalars(select(Notice)))
+    assert (notice.user_id, notice.kind, notice.process_name) == (9101, "facilitator_removed", process_name())
     await database.dispose()
     assert await asyncio.to_thread(main, ["process", "rotate-links", "Ei ole"]) == 1
