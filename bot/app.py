@@ -100,8 +100,8 @@ def leader_duties(services: Services) -> LeaderDuties:
             Duty("prune-update-ids", prune_job, every=60.0),
             Duty("room-menu-buttons", publish_room_buttons, every=86400.0, at_start=True),
             Duty("shared-upkeep", shared.upkeep, every=10.0),
-            Duty("notices", send_notices, every=10.0, at_start=True),
             Duty("pair-rounds", pair.rounds, every=60.0),
+            Duty("notices", send_notices, every=10.0, at_start=True),
         ],
     )
 

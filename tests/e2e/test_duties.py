@@ -48,6 +48,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "room-menu-buttons",
         "shared-upkeep",
         "pair-rounds",
+        "notices",
     ]
     jobs = {job.name for job in bot.app.job_queue.jobs()}
     assert jobs == {
@@ -60,6 +61,7 @@ def test_every_leader_duty_is_its_own_job_beside_the_dispatcher(bot) -> None:
         "duty:room-menu-buttons",
         "duty:shared-upkeep",
         "duty:pair-rounds",
+        "duty:notices",
     }
 
 
