@@ -25,7 +25,7 @@ from bot.context import Ctx, Services
 from bot.domain.digest_model import Digest
 from bot.domain.text import shorten
 from bot.domain.timing import parse_duration
-from bot.jobs.digest_job import render_bundle, send_digest
+from bot.jobs.digest_job import DIGEST_RETRY, render_bundle, send_again_later, send_digest
 from bot.jobs.export_job import start_export
 from bot.jobs.outgoing import show_action
 from bot.render.labels import Labels
@@ -90,7 +90,7 @@ async def on_digest(update: Update, context: Ctx) -> None:
     now = svc.clock.now()
     span = _span(list(context.args or []))
 
-    async def work(session: AsyncSession) -> tuple[str, Digest | None, str | None]:
+    async def work(session: AsyncSession) -> tuple[str, Digest | None, str | int]:
         sender = await who(session, update, now=now)
         membership = _facilitator(sender)
         if membership is None:
@@ -103,15 +103,15 @@ async def on_digest(update: Update, context: Ctx) -> None:
         digest = await digests.build_digest(
             session, process_id=membership.process_id, start=start, end=now, now=now
         )
-        await digests.record_run(
+        run = await digests.record_run(
             session, process_id=membership.process_id, trigger="command", start=start, end=now, now=now
         )
-        return sender.lang, digest, None
+        return sender.lang, digest, run.id
 
     lang, digest, problem = await svc.db.run(work)
     chat = update.effective_chat
-    if digest is None or chat is None:
-        await reply(update, svc.t(lang, problem or "report.not_facilitator"))
+    if digest is None or chat is None or isinstance(problem, str):
+        await reply(update, svc.t(lang, problem if isinstance(problem, str) else "report.not_facilitator"))
         return
     await show_action(context.bot, chat.id, ChatAction.UPLOAD_DOCUMENT)
     bundle = await asyncio.to_thread(render_bundle, digest, svc.catalog, lang, weekly=False)
@@ -119,8 +119,12 @@ async def on_digest(update: Update, context: Ctx) -> None:
         context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
     )
     svc.metrics.digests.labels(trigger="command").inc()
+    again = await send_again_later(svc, run_id=problem, chat_id=chat.id, sent=result, now=now)
     if result.notes:
-        log.warning("/digest of process %d incomplete: %s", digest.process_id, "; ".join(result.notes))
+        later = f"; sent again in {DIGEST_RETRY.seconds // 60} min" if again else ""
+        log.warning(
+            "/digest of process %d incomplete: %s%s", digest.process_id, "; ".join(result.notes), later
+        )
     if result.unsent and not result.blocked:
         await reply(update, svc.t(lang, "sends.digest_partly_sent"))
 

@@ -13,7 +13,9 @@ A partial failure stays partial: the parts (each summary message, the chart, the
 reach a facilitator are kept on the run (``DigestRun.unsent``) and sent again, only those, after
 :data:`DIGEST_RETRY`, up to :data:`DIGEST_RETRIES` tries in all; a part that may or may not have
 arrived (a read timeout, a reset) is sent once more, on the first retry only. One log line per run
-says how complete it was.
+says how complete it was. A digest asked for with ``/digest`` goes the same way
+(:func:`send_again_later`); when parts of it are still missing after the last try, the facilitator
+hears so in one line.
 
 :func:`send_digest` is the one way a digest reaches a chat (weekly, ``/digest``): the summary messages,
 the chart and the HTML document with an export button; it returns what did not get through.
@@ -35,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import ExtBot
 
 from bot.context import Services
@@ -57,6 +59,7 @@ __all__ = [
     "due_digests",
     "render_bundle",
     "run_due_digests",
+    "send_again_later",
     "send_digest",
 ]
 
@@ -294,6 +297,12 @@ class _Run:
     retries: int = 0
     unsent: dict[int, list[str]] | None = None
     """Per chat, the parts to send again (None: a new run, everything to every facilitator)."""
+    weekly: bool = True
+    """False for a ``/digest`` run: its parts are rendered as the by-hand digest was."""
+
+    @property
+    def name(self) -> str:
+        return "weekly digest" if self.weekly else "/digest"
 
 
 async def _deliver(bot: ExtBot[Any], services: Services, run: _Run, now: datetime) -> None:
@@ -304,7 +313,7 @@ async def _deliver(bot: ExtBot[Any], services: Services, run: _Run, now: datetim
         return digest, await _facilitators(session, run.process_id)
 
     digest, facilitators = await services.db.run(work)
-    if digest is None or digest.participation.participants == 0:
+    if digest is None or (run.weekly and digest.participation.participants == 0):
         # Nobody has joined yet: a weekly "nothing happened" would only teach facilitators to ignore it.
         await services.db.run(lambda session: _note_unsent(session, run.id, {}, now=now))
         return
@@ -313,12 +322,14 @@ async def _deliver(bot: ExtBot[Any], services: Services, run: _Run, now: datetim
     outcome = await _send_to_all(bot, services, run, digest, facilitators)
     if run.retries + 1 >= DIGEST_RETRIES and outcome.again:
         outcome.notes.append(f"given up after {DIGEST_RETRIES} tries")
+        if not run.weekly:
+            await _tell_given_up(bot, services, outcome.again, dict(facilitators))
         outcome.again = {}
     await services.db.run(lambda session: _note_unsent(session, run.id, outcome.again, now=now))
     what = "sent again" if run.unsent is not None else "sent"
     counts = (run.process_id, what, outcome.complete, len(facilitators))
     if not outcome.notes:
-        log.info("weekly digest of process %d %s, complete to %d of %d facilitator(s)", *counts)
+        log.info("%s of process %d %s, complete to %d of %d facilitator(s)", run.name, *counts)
         return
     later = (
         f"; {sum(map(len, outcome.again.values()))} part(s) go again in {DIGEST_RETRY.seconds // 60} min"
@@ -326,7 +337,8 @@ async def _deliver(bot: ExtBot[Any], services: Services, run: _Run, now: datetim
         else ""
     )
     log.warning(
-        "weekly digest of process %d %s, complete to %d of %d facilitator(s): %s%s",
+        "%s of process %d %s, complete to %d of %d facilitator(s): %s%s",
+        run.name,
         *counts,
         "; ".join(outcome.notes),
         later,
@@ -348,7 +360,7 @@ async def _send_to_all(
     for chat_id, lang in facilitators:
         if lang not in bundles:
             bundles[lang] = await asyncio.to_thread(
-                render_bundle, digest, services.catalog, lang, weekly=True
+                render_bundle, digest, services.catalog, lang, weekly=run.weekly
             )
         result = await send_digest(
             bot,
@@ -399,6 +411,7 @@ async def _resend_unsent(services: Services, bot: ExtBot[Any], now: datetime) ->
                     row.created_at,
                     row.retries,
                     unsent,
+                    weekly=row.trigger == "weekly",
                 )
             )
         return runs
@@ -407,4 +420,28 @@ async def _resend_unsent(services: Services, bot: ExtBot[Any], now: datetime) ->
         try:
             await _deliver(bot, services, run, now)
         except Exception:
-            log.exception("sending again the weekly digest of process %d failed", run.process_id)
+            log.exception("sending again the %s of process %d failed", run.name, run.process_id)
+
+
+async def send_again_later(
+    services: Services, *, run_id: int, chat_id: int, sent: DigestSent, now: datetime
+) -> bool:
+    """A ``/digest`` that did not all get through: its missing parts (and, once, those that may have
+    arrived) go again with the weekly retries. False when nothing is to be sent again."""
+    parts = [] if sent.blocked else sent.unsent + sent.doubtful
+    if not parts:
+        return False
+    await services.db.run(lambda session: _note_unsent(session, run_id, {chat_id: parts}, now=now))
+    return True
+
+
+async def _tell_given_up(
+    bot: ExtBot[Any], services: Services, missing: dict[int, list[str]], languages: dict[int, str]
+) -> None:
+    """One line to each chat a ``/digest`` still misses parts of after the last try."""
+    for chat_id in missing:
+        text = services.catalog.t(languages.get(chat_id, "fi"), "sends.digest_given_up")
+        try:
+            await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+        except TelegramError as error:
+            log.warning("could not say a /digest stayed incomplete: %s", type(error).__name__)
