@@ -22,6 +22,7 @@ from bot.context import Ctx, Services, services_of
 from bot.domain import words
 from bot.infra.commands import publish_commands
 from bot.infra.inbox import UpdateTakenOver
+from bot.infra.logs import database_error_fields
 from bot.infra.ratelimit import PacedRateLimiter
 from bot.infra.transport import AiohttpRequest, InDoubt
 from bot.infra.updates import UpdateInbox, prune_job, release_departed_queues
@@ -202,7 +203,11 @@ async def on_error(update: object, context: Ctx) -> None:
         log.error("Telegram call failed in update %s: %s", update_id, kind, extra={"update_id": update_id})
     else:
         log.error(
-            "unhandled %s in update %s", kind, update_id, exc_info=error, extra={"update_id": update_id}
+            "unhandled %s in update %s",
+            kind,
+            update_id,
+            exc_info=error,
+            extra={"update_id": update_id, **database_error_fields(error)},
         )
     if (
         isinstance(update, Update)

@@ -10,6 +10,12 @@ every statement with its parameters (what people wrote, their chat ids) at DEBUG
 engine does at INFO, so they stay above that. As defence in depth, :class:`LibraryDebugFilter` drops
 the DEBUG records of every library whatever its level says: at ``LOG_LEVEL=DEBUG`` only Välitupa's
 own modules, which never log contents, speak at DEBUG.
+
+A database error's text can carry values even with SQLAlchemy's ``hide_parameters``: PostgreSQL's
+``DETAIL`` (``Key (name)=(Aino Virtanen) already exists``, ``Failing row contains (…)``), which
+asyncpg puts into its exception's text and so into every traceback, and asyncpg's ``invalid input for
+query argument $1: 'value'``. The same filter leaves those values out; the SQLSTATE (a field of the
+error, see :func:`database_error_fields`), the constraint name and the statement stay.
 """
 
 from __future__ import annotations
@@ -30,6 +36,15 @@ from bot.settings import Settings
 # A bot token anywhere in a string, including inside ``/bot<token>/`` URL paths.
 TOKEN_SHAPE = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{30,64}")
 REDACTED = "<redacted>"
+LEFT_OUT = "<left out>"
+# PostgreSQL's DETAIL up to the next part of the error or traceback (a value may hold newlines).
+DB_DETAIL = re.compile(
+    r"DETAIL:.*?(?=\n\n|\n(?:HINT:|\[SQL|\(Background on this error|Traceback|The above exception|"
+    r"During handling)|\Z)",
+    re.DOTALL,
+)
+# asyncpg's own check of a parameter quotes the value: "invalid input for query argument $1: 'x' (…)".
+DB_ARGUMENT = re.compile(r"(invalid input for query argument \$\d+: ).*?(?= \(|$)", re.MULTILINE)
 # Secrets shorter than this are not searched for literally: redacting every "abc" helps nobody.
 MIN_LITERAL_SECRET = 8
 
@@ -126,6 +141,8 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        text = DB_DETAIL.sub(f"DETAIL: {LEFT_OUT}", text)
+        text = DB_ARGUMENT.sub(rf"\g<1>{LEFT_OUT}", text)
         return TOKEN_SHAPE.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -145,6 +162,21 @@ class RedactingFilter(logging.Filter):
             if key not in _STANDARD and isinstance(value, str):
                 setattr(record, key, self.redact(value))
         return True
+
+
+def database_error_fields(error: BaseException | None) -> dict[str, str]:
+    """``sqlstate`` and ``constraint`` of a database error (through SQLAlchemy's wrapping and the
+    exception chain), for a log line's fields: useful to the operator, and nothing personal."""
+    fields: dict[str, str] = {}
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for name, attribute in (("sqlstate", "sqlstate"), ("constraint", "constraint_name")):
+            value = getattr(error, attribute, None)
+            if isinstance(value, str) and value and name not in fields:
+                fields[name] = value
+        error = getattr(error, "orig", None) or error.__cause__
+    return fields
 
 
 class LibraryDebugFilter(logging.Filter):
