@@ -11,7 +11,7 @@ from datetime import datetime
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx
@@ -21,7 +21,7 @@ from bot.render.rehearsal import budget_warning
 from bot.services import people
 from bot.services.processes import create_process
 from handlers import dialogue
-from handlers.callbacks import NewProcessChoice
+from handlers.callbacks import NewProcessChoice, NewProcessReminders
 from handlers.common import client_language, keyboard, reply, who
 from handlers.dialogue import Form
 from handlers.flows import Input, Out, Step, settle_callback
@@ -77,6 +77,7 @@ def process_file(
     *,
     quiet_days: bool = True,
     no_send: list[str] | None = None,
+    reminders_per_week: int = 1,
 ) -> str:
     document: dict[str, object] = {
         "name": name,
@@ -87,6 +88,7 @@ def process_file(
         "skip_weekends": quiet_days,
         "holidays": "fi" if quiet_days else "off",
         "no_send": list(no_send or []),
+        "reminders_per_week": reminders_per_week,
         "programme": "default",
     }
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
@@ -101,6 +103,7 @@ def _source(collected: dict[str, object], lang: str, timezone: str) -> str:
         timezone,
         quiet_days=bool(collected.get("quiet_days", True)),
         no_send=list(collected.get("no_send") or []),  # type: ignore[call-overload]
+        reminders_per_week=int(collected.get("reminders_per_week", 1)),  # type: ignore[call-overload]
     )
 
 
@@ -175,9 +178,56 @@ async def newprocess_flow(step: Step, data: Input) -> None:
             step.say("admin.bad_no_send", bad=", ".join(bad))
             return
         collected["no_send"] = items
+        step.open(form.at("reminders", collected))
+        step.say("admin.ask_reminders", _reminder_buttons(step))
+        return
+    if current == "reminders":
+        if text not in {str(choice) for choice in NewProcessReminders.CHOICES}:
+            step.say("admin.bad_reminders", _reminder_buttons(step))
+            return
+        collected["reminders_per_week"] = int(text)
         _confirm(step, form, collected)
         return
     step.say("admin.use_buttons")
+
+
+def _reminder_buttons(step: Step) -> InlineKeyboardMarkup:
+    plain = step.svc.catalog.plain
+    return keyboard(
+        [
+            [
+                (plain(step.lang, f"admin.button.reminders_{choice}"), NewProcessReminders(choice).encode())
+                for choice in NewProcessReminders.CHOICES
+            ]
+        ]
+    )
+
+
+async def on_reminders(update: Update, context: Ctx) -> None:
+    """A reminders button of /newprocess: the choice kept, then the summary to confirm."""
+    svc = context.services
+    pressed = NewProcessReminders.of(update)
+    sender_id = update.effective_user.id if update.effective_user else 0
+
+    async def work(session: AsyncSession) -> tuple[str, Out | None]:
+        now = svc.clock.now()
+        sender = await who(session, update, now=now)
+        form = dialogue.load(sender.user)
+        if (
+            pressed is None
+            or sender.user is None
+            or sender_id not in svc.settings.admin_user_ids
+            or not isinstance(form, Form)
+            or form.flow != "newprocess"
+            or form.step != "reminders"
+        ):
+            return sender.lang, None
+        step = Step(svc=svc, session=session, sender=sender, dialogue=form, now=now)
+        _confirm(step, form, {**form.data, "reminders_per_week": pressed.per_week})
+        return sender.lang, step.outs[-1] if step.outs else None
+
+    lang, out = await svc.db.run(work)
+    await settle_callback(update, svc, lang, notice=None if out else "button.stale", out=out)
 
 
 def _read(step: Step, collected: dict[str, object]) -> ProcessSpec | None:
@@ -197,12 +247,19 @@ def _confirm(step: Step, form: Form, collected: dict[str, object]) -> None:
     if spec is None:
         return
     step.open(form.at("confirm", collected))
+    per_week = int(collected.get("reminders_per_week", 1))  # type: ignore[call-overload]
+    reminders = (
+        step.svc.tn(step.lang, "admin.confirm_reminders", per_week)
+        if per_week
+        else step.svc.t(step.lang, "admin.confirm_no_reminders")
+    )
     summary = step.svc.t(
         step.lang,
         "admin.confirm",
         name=collected["name"],
         organisations=", ".join(list(collected["organisations"])),  # type: ignore[call-overload]
         workshops="\n".join(list(collected["workshops"])),  # type: ignore[call-overload]
+        reminders=Html(reminders),
     )
     warning = budget_warning(step.svc.catalog, step.lang, spec, chat=True)
     buttons = [
@@ -254,3 +311,4 @@ async def on_confirm(update: Update, context: Ctx) -> None:
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("newprocess", on_newprocess, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(on_confirm, pattern=NewProcessChoice.pattern()))
+    app.add_handler(CallbackQueryHandler(on_reminders, pattern=NewProcessReminders.pattern()))

@@ -116,6 +116,23 @@ class NewProcessChoice(YesNo):
 
 
 @dataclass(frozen=True)
+class NewProcessReminders(Callback):
+    """/newprocess: how many automatic reminders a participant may get a week (0, 1 or 2)."""
+
+    PREFIX = "nr"
+    CHOICES: ClassVar[tuple[int, ...]] = (0, 1, 2)
+    per_week: int
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.per_week}"
+
+    @classmethod
+    def _parse(cls, fields: list[str]) -> Self | None:
+        number = _number(fields[0]) if len(fields) == 1 else None
+        return cls(number) if number in cls.CHOICES else None
+
+
+@dataclass(frozen=True)
 class ShowName(YesNo):
     PREFIX = "nm"
     YES, NO = "y", "n"
@@ -544,6 +561,7 @@ KINDS: tuple[type[Callback], ...] = (
     LoopChoice,
     ForgetChoice,
     NewProcessChoice,
+    NewProcessReminders,
     ShowName,
     QuickReply,
     ProgrammeDownload,

@@ -30,7 +30,12 @@ async def test_admin_creates_a_process_in_chat(bot, sandbox) -> None:
     await bot.say(admin, "talvella")
     assert "talvella" in admin.messages[-1]["text"]
     await bot.say(admin, "22.2.2027–26.2.2027\n5.4.2027")
+    asked = admin.messages[-1]
+    assert "Montako muistutusta viikossa" in asked["text"]
+    assert [text for text, _data in admin.buttons(asked)] == ["0", "1 (suositus)", "2"]
+    await bot.press(admin, "nr:1")
     assert "Luodaanko?" in admin.messages[-1]["text"]
+    assert "Enintään 1 muistutus viikossa" in admin.messages[-1]["text"]
     await bot.press(admin, "np:yes")
 
     text = admin.messages[-1]["text"]
@@ -60,3 +65,51 @@ async def test_non_admin_is_refused(bot, sandbox) -> None:
     someone = sandbox.user(1234, first_name="Olli", language_code="fi")
     await bot.command(someone, "/newprocess")
     assert "ylläpitäjä" in someone.messages[-1]["text"]
+
+
+async def answer_up_to_reminders(bot, admin, workshops: str) -> None:
+    await bot.command(admin, "/newprocess")
+    await bot.say(admin, "Hyvän tahdon Viitasaari 2027")
+    await bot.say(admin, "Viitasaaren kaupunki, Viitasaaren seurakunta")
+    await bot.say(admin, workshops)
+    await bot.say(admin, "kyllä")
+    await bot.say(admin, "ei")
+
+
+async def stored_reminders(bot) -> int | None:
+    async with bot.db.session() as session:
+        process = await session.scalar(select(Process))
+    assert process is not None
+    return process.reminders_per_week
+
+
+async def test_no_reminders_can_be_chosen_in_chat(bot, sandbox) -> None:
+    admin = sandbox.user(9001, first_name="Kaisa", language_code="sv")
+    await answer_up_to_reminders(
+        bot, admin, "14.1.2027 9.00\n4.2.2027 9.00\n25.2.2027 12.30\n18.3.2027 9.00\n8.4.2027 9.00"
+    )
+    assert "Hur många påminnelser i veckan" in admin.messages[-1]["text"]
+    await bot.say(admin, "kanske")
+    assert admin.messages[-1]["text"] == bot.t("sv", "admin.bad_reminders")
+    await bot.say(admin, "0")
+    assert "Inga påminnelser" in admin.messages[-1]["text"]
+    await bot.press(admin, "np:yes")
+    assert await stored_reminders(bot) == 0
+
+
+async def test_two_reminders_and_a_heavy_programme_still_warn(bot, sandbox) -> None:
+    admin = sandbox.user(9001, first_name="Kaisa", language_code="fi")
+    # Workshops a week apart: the default programme is too heavy for such a pace.
+    await answer_up_to_reminders(
+        bot, admin, "14.1.2027 9.00\n21.1.2027 9.00\n28.1.2027 12.30\n4.2.2027 9.00\n11.2.2027 9.00"
+    )
+    await bot.press(admin, "nr:2")
+    summary = admin.messages[-1]["text"]
+    assert "Enintään 2 muistutusta viikossa" in summary
+    assert "Viestejä kertyy paljon" in summary and "viikolla 5" in summary
+    # The question was answered: a forged second press changes nothing.
+    await admin.press(admin.messages[-1]["message_id"], "nr:1", strict=False)
+    await bot.idle()
+    assert admin.messages[-1]["text"] == summary
+    await bot.press(admin, "np:yes")
+    assert await stored_reminders(bot) == 2
