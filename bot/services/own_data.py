@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import dialogue_data, pairs
 from bot.services.people import memberships_of
-from storage.models import Delivery, Membership, Process, Prompt, Submission, Support, User
+from storage.models import Delivery, Membership, Notice, Process, Prompt, Submission, Support, User
 
 LISTED: Mapping[str, str] = {
     "users": "telegram_user_id",
@@ -34,6 +34,7 @@ LISTED: Mapping[str, str] = {
     "pair_optins": "processes[].pairs.opt_in",
     "pair_members": "processes[].pairs.pairs[]",
     "pair_messages": "processes[].pairs.messages_sent[]",
+    "notices": "notices_waiting[]",
 }
 """Table → where its rows of the person are in the /mydata JSON (``[]``: one item per row)."""
 
@@ -70,6 +71,13 @@ async def export_own_data(session: AsyncSession, *, user_id: int) -> dict[str, A
             {"process": process.name, "created_at": _iso(process.created_at)}
             for process in await session.scalars(
                 select(Process).where(Process.created_by == user_id).order_by(Process.id)
+            )
+        ],
+        # A message to you the bot is about to send (e.g. that you are no longer a facilitator).
+        "notices_waiting": [
+            {"kind": notice.kind, "process": notice.process_name, "created_at": _iso(notice.created_at)}
+            for notice in await session.scalars(
+                select(Notice).where(Notice.user_id == user_id).order_by(Notice.id)
             )
         ],
     }

@@ -101,3 +101,13 @@ async def test_a_notice_that_may_have_arrived_is_never_sent_again(bot, sandbox) 
     await run_duties(bot)
     await run_duties(bot)
     assert len(told(bot, pekka, "fi")) == 1 and await queued(bot) == 0
+
+
+async def test_a_notice_still_waiting_goes_with_forget(bot, sandbox) -> None:
+    _process, fanni, pekka = await setup(bot, sandbox, pekka_language="fi")
+    await remove_pekka(bot, fanni)
+    await bot.command(pekka, "/forget")
+    await bot.press(pekka, "fg:yes")
+    assert await queued(bot) == 0
+    await run_duties(bot)
+    assert not told(bot, pekka, "fi")

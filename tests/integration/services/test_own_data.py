@@ -15,6 +15,7 @@ from storage.models import (
     Base,
     Delivery,
     Membership,
+    Notice,
     Pair,
     PairMember,
     PairMessage,
@@ -227,6 +228,14 @@ async def _dialogue_rows(session, process_id: int, aino: Membership, bertil: Mem
             PairMember(pair_id=pair.id, membership_id=aino.id, first_name="Aino"),
             PairMember(pair_id=pair.id, membership_id=bertil.id, first_name="Bertil"),
             PairMessage(pair_id=pair.id, sender_id=aino.id, created_at=NOW),
+            # A notice waiting to be sent (she was a facilitator of another process once).
+            Notice(
+                user_id=AINO,
+                kind="facilitator_removed",
+                language="fi",
+                process_name="Toinen prosessi",
+                created_at=NOW,
+            ),
         ]
     )
 
