@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, literal, select, update
+from sqlalchemy import Table, bindparam, delete, exists, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -156,14 +156,17 @@ async def store(session: AsyncSession, received: Sequence[Received], *, now: dat
 
 async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
     """Keep only the id and the times of a handled update; False when it was handled already."""
-    # On the table, not the mapped class: the row is never loaded as an object, and every update
-    # passes here, so it skips the ORM's bulk-update bookkeeping.
-    result: Any = await session.execute(
-        update(_INBOX)
-        .where(_INBOX.c.update_id == update_id, _INBOX.c.handled_at.is_(None))
-        .values(handled_at=now, body=None, user_id=None)
-    )
+    result: Any = await session.execute(_MARK_HANDLED, {"marked_id": update_id, "marked_at": now})
     return bool(result.rowcount == 1)
+
+
+# Every update passes here: built once, and on the table rather than the mapped class (the row is
+# never loaded as an object), it skips building the statement and the ORM's bulk-update bookkeeping.
+_MARK_HANDLED = (
+    update(_INBOX)
+    .where(_INBOX.c.update_id == bindparam("marked_id"), _INBOX.c.handled_at.is_(None))
+    .values(handled_at=bindparam("marked_at"), body=None, user_id=None)
+)
 
 
 @dataclass(frozen=True)
