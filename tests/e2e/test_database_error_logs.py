@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import Ctx
-from bot.infra.logs import QUIET_LOGGERS, RedactingFilter, configure_logging
+from bot.infra.logs import RedactingFilter
+from tests.support.logs import captured_logs
 
 PERSONAL = "Rouva Virtanen, Kuusitie 4"
 FOLDED = "Aino\nVirtanen 040 123 4567"
@@ -23,20 +23,8 @@ FOLDED = "Aino\nVirtanen 040 123 4567"
 
 @pytest.fixture(params=["text", "json"])
 def bot_log(request, settings) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved_levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    stream = io.StringIO()
-    configure_logging(settings.model_copy(update={"log_format": request.param}), stream)
-    yield stream
-    for handler in list(root.handlers):
-        if handler not in saved_handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(saved_level)
-    for name, level in saved_levels.items():
-        logging.getLogger(name).setLevel(level)
-    logging.captureWarnings(False)
+    with captured_logs(settings.model_copy(update={"log_format": request.param})) as stream:
+        yield stream
 
 
 async def _twice(update: Update, context: Ctx) -> None:

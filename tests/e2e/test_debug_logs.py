@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.infra.logs import QUIET_LOGGERS, configure_logging
 from tests.support.factories import process_yaml
+from tests.support.logs import captured_logs
 
 CHAT_ID = 731_845_296
 WRITTEN = (
@@ -23,20 +23,8 @@ WRITTEN = (
 
 @pytest.fixture
 def debug_log(settings) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved_levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    stream = io.StringIO()
-    configure_logging(settings.model_copy(update={"log_level": "DEBUG"}), stream)
-    yield stream
-    for handler in list(root.handlers):
-        if handler not in saved_handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(saved_level)
-    for name, level in saved_levels.items():
-        logging.getLogger(name).setLevel(level)
-    logging.captureWarnings(False)
+    with captured_logs(settings.model_copy(update={"log_level": "DEBUG"})) as stream:
+        yield stream
 
 
 async def test_a_debug_session_logs_no_text_and_no_chat_id(debug_log: io.StringIO, bot, sandbox) -> None:

@@ -21,7 +21,7 @@ from storage.models import (
     Prompt,
     Submission,
 )
-from tests.support.factories import process_yaml
+from tests.support.factories import HIGHLIGHTS_PROMPT, process_yaml
 from tests.support.programme import dispatcher, start_harness
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -46,7 +46,7 @@ async def process(bot):
 
 @pytest.fixture
 async def process_with_highlights(bot):
-    return await bot.create_process(process_yaml(programme=None, extra=HIGHLIGHTS))
+    return await bot.create_process(process_yaml(programme=None, extra=HIGHLIGHTS_PROMPT))
 
 
 async def person(bot, sandbox, process, user_id: int, name: str, organisation: int, role: str = "employee"):
@@ -241,19 +241,6 @@ async def test_retention_purges_the_pairs_with_the_process(bot, sandbox, process
             assert await session.scalar(select(func.count()).select_from(table)) == 0, table.__tablename__
 
 
-HIGHLIGHTS = """
-prompts:
-  - id: p1-highlights
-    phase: 1
-    when: W1 +11d 14:00
-    kind: highlights
-    text:
-      fi: Työpajojen välissä kurkistus siihen, mitä muut ovat huomanneet.
-      sv: Mellan workshoparna en titt på vad de andra har lagt märke till.
-      en: Between workshops, a look at what the others have noticed.
-    remind_after: none
-    closes_after: 3d
-"""
 HIGHLIGHTS_AT = datetime(2027, 1, 25, 14, 0, tzinfo=HELSINKI)  # W1 +11d 14:00
 
 

@@ -18,16 +18,9 @@ from bot.domain.timing import weekly_digest_times
 from bot.jobs.digest_job import run_due_digests
 from storage.models import Delivery, Membership, Pair, PairMessage, Prompt
 from tests.support.config import make_settings
-from tests.support.factories import process_yaml
+from tests.support.factories import THURSDAYS, process_yaml
 from tests.support.programme import Person, dispatcher, next_event, seed, start_harness
 
-THURSDAYS = (
-    "2026-02-19 09:00",
-    "2026-03-19 09:00",
-    "2026-04-02 09:00",
-    "2026-04-30 09:00",
-    "2026-05-21 09:00",
-)
 SILENT, ANSWERER, OTHER, PAIRED, FACILITATOR = 7001, 7002, 7003, 7004, 7100
 PEOPLE = [
     Person(SILENT, "Hilja", organisation=0, role="management"),

@@ -230,25 +230,10 @@ async def test_respond_wins_over_an_open_dialogue_and_cancel_leaves(bot, aino, b
     assert "Mihin tarpeeseen" in bertil.messages[-1]["text"]
 
 
-HIGHLIGHTS = """
-prompts:
-  - id: p1-highlights
-    phase: 1
-    when: W1 +11d 14:00
-    kind: highlights
-    text:
-      fi: Työpajojen välissä kurkistus siihen, mitä muut ovat huomanneet.
-      sv: Mellan workshoparna en titt på vad de andra har lagt märke till.
-      en: Between workshops, a look at what the others have noticed.
-    remind_after: none
-    closes_after: 3d
-"""
-
-
 async def test_highlights_mid_way_show_other_organisations_items_with_buttons(bot, sandbox, clock) -> None:
-    from tests.support.factories import process_yaml
+    from tests.support.factories import HIGHLIGHTS_PROMPT, process_yaml
 
-    process = await bot.create_process(process_yaml(extra=HIGHLIGHTS))
+    process = await bot.create_process(process_yaml(extra=HIGHLIGHTS_PROMPT))
     people = {}
     for user_id, name, org in ((1011, "Aino", 0), (1012, "Bertil", 1), (1013, "Doris", 0)):
         people[name] = sandbox.user(user_id, first_name=name, language_code="fi")

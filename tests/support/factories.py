@@ -88,3 +88,28 @@ async def seed_joined_participants(
         return process.id
 
     return await db.run(work)
+
+
+# Workshops on Thursdays in spring 2026, across Easter, vappu and helatorstai: the calendar's hard cases.
+THURSDAYS = (
+    "2026-02-19 09:00",
+    "2026-03-19 09:00",
+    "2026-04-02 09:00",
+    "2026-04-30 09:00",
+    "2026-05-21 09:00",
+)
+
+# One highlights message in phase 1, to add to a test's process file (``process_yaml(extra=…)``).
+HIGHLIGHTS_PROMPT = """
+prompts:
+  - id: p1-highlights
+    phase: 1
+    when: W1 +11d 14:00
+    kind: highlights
+    text:
+      fi: Työpajojen välissä kurkistus siihen, mitä muut ovat huomanneet.
+      sv: Mellan workshoparna en titt på vad de andra har lagt märke till.
+      en: Between workshops, a look at what the others have noticed.
+    remind_after: none
+    closes_after: 3d
+"""

@@ -9,16 +9,9 @@ import pytest
 
 from bot.cli import main
 from bot.services.people import ROLES
-from tests.support.factories import DEFAULT_ORGANISATIONS, process_yaml
+from tests.support.factories import DEFAULT_ORGANISATIONS, THURSDAYS, process_yaml
 
 FIELDS = {"at", "to", "participant", "organisation", "role", "kind", "prompt_kind", "prompt_id"}
-THURSDAYS = (
-    "2026-02-19 09:00",
-    "2026-03-19 09:00",
-    "2026-04-02 09:00",
-    "2026-04-30 09:00",
-    "2026-05-21 09:00",
-)
 
 
 @pytest.fixture

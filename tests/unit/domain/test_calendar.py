@@ -25,16 +25,9 @@ from bot.domain.rehearsal import (
     rehearse,
     spec_kept_reminders,
 )
-from tests.support.factories import process_yaml
+from tests.support.factories import THURSDAYS, process_yaml
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-THURSDAYS = (
-    "2026-02-19 09:00",
-    "2026-03-19 09:00",
-    "2026-04-02 09:00",
-    "2026-04-30 09:00",
-    "2026-05-21 09:00",
-)
 FRIDAYS = ("2026-02-20 09:00", "2026-03-20 09:00", "2026-04-10 09:00", "2026-04-24 09:00", "2026-05-15 09:00")
 SILENT = Persona("hiljainen", "Kunta", "employee", answers=False)
 ANSWERING = Persona("vastaaja", "Kunta", "employee")

@@ -9,16 +9,9 @@ from zoneinfo import ZoneInfo
 from bot.domain.pairing import round_due
 from bot.domain.programme import ProcessSpec, parse_process
 from bot.domain.rehearsal import Persona, default_personas, rehearse, spec_policy
-from tests.support.factories import DEFAULT_ORGANISATIONS, process_yaml
+from tests.support.factories import DEFAULT_ORGANISATIONS, THURSDAYS, process_yaml
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-THURSDAYS = (
-    "2026-02-19 09:00",
-    "2026-03-19 09:00",
-    "2026-04-02 09:00",
-    "2026-04-30 09:00",
-    "2026-05-21 09:00",
-)
 SILENT = Persona("hiljainen", "Ilomantsin kunta", "employee", answers=False)
 PAIRED = Persona("hiljainen parissa", "Kyläyhdistys", "employee", answers=False, pairs=True)
 PARTNER = Persona("vastaaja parissa", "Ilomantsin kunta", "management", pairs=True)
