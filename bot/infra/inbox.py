@@ -26,10 +26,13 @@ here: the rows still holding a body are that person's updates not yet handled, w
 
 Several instances (PostgreSQL): a person's rows are handled by one instance at a time, which holds a
 row of ``inbox_claims`` for them while it works through them in ``update_id`` order. The receiver
-tries to claim in the row's own transaction, after its insert; the claimant gives the claim back in a
+tries to claim in the row's own transaction, after its insert (a queue it holds already needs no
+claim: :func:`store_reading` stores and reads its rows in one statement); the claimant keeps the
+claim :data:`bot.infra.updates.LINGER_S` after the queue runs empty and then gives it back in a
 transaction that looks for rows left (see :func:`release_claim`). A row whose arrival crosses a
-release exactly is left without a claimant for a moment; every instance's sweep takes such queues
-every :data:`bot.infra.updates.SWEEP_S` seconds.
+release exactly is left without a claimant for a moment, and one another instance stores while this
+one holds the queue waits in the holder's name; every instance's sweep takes both kinds every
+:data:`bot.infra.updates.SWEEP_S` seconds.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, literal, select, update
+from sqlalchemy import Table, bindparam, delete, exists, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -154,6 +157,49 @@ async def store(session: AsyncSession, received: Sequence[Received], *, now: dat
     return {int(update_id) for (update_id,) in result.all()}
 
 
+async def store_reading(
+    session: AsyncSession, received: Sequence[Received], queues: Collection[int], *, now: datetime
+) -> tuple[set[int], list[Stored]]:
+    """:func:`store` and, in the same statement, the other unhandled rows of ``queues`` (PostgreSQL:
+    a queue this instance holds already, so the batch needs no claim): the new ids, and every
+    unhandled row of those queues in ``update_id`` order, the batch's own included."""
+    rows = [
+        {"update_id": item.update_id, "user_id": item.queue, "body": item.body, "received_at": now}
+        for item in received
+    ]
+    fresh = (
+        postgresql.insert(_INBOX)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(_INBOX.c.update_id)
+        .cte("fresh")
+    )
+    # The insert's rows are not seen by the rest of the statement (one snapshot): they come back
+    # through the CTE, the rows stored before through the select.
+    waiting = select(_INBOX.c.update_id, _INBOX.c.user_id, _INBOX.c.body, literal(False).label("new")).where(
+        _INBOX.c.handled_at.is_(None), _INBOX.c.user_id.in_(list(queues))
+    )
+    stored = select(
+        fresh.c.update_id,
+        literal(None, _INBOX.c.user_id.type),
+        literal(None, _INBOX.c.body.type),
+        literal(True),
+    )
+    result = await session.execute(union_all(waiting, stored))
+    new: set[int] = set()
+    found: dict[int, Stored] = {}
+    for update_id, queue, body, is_new in result.all():
+        if is_new:
+            new.add(int(update_id))
+        else:
+            found[int(update_id)] = Stored(int(update_id), int(queue), body)
+    wanted = set(queues)
+    for item in received:
+        if item.update_id in new and item.queue in wanted:
+            found[item.update_id] = Stored(item.update_id, item.queue, item.body)
+    return new, [found[update_id] for update_id in sorted(found)]
+
+
 async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
     """Keep only the id and the times of a handled update; False when it was handled already."""
     result: Any = await session.execute(_MARK_HANDLED, {"marked_id": update_id, "marked_at": now})
@@ -251,8 +297,9 @@ async def release_claim(session: AsyncSession, queue: int, *, instance: str, now
 async def held_without_worker(
     session: AsyncSession, *, instance: str, working: Collection[int], limit: int
 ) -> list[Stored]:
-    """Unhandled rows of queues this instance holds a claim for but works on no more (a worker
-    that stopped on an error): the sweep takes them up again instead of leaving them to a restart."""
+    """Unhandled rows of queues this instance holds a claim for, but for those in ``working`` (whose
+    worker is giving the claim back, or is on them): rows another instance stored meanwhile, or of a
+    worker that stopped on an error. The sweep takes them up instead of leaving them to a restart."""
     statement = (
         select(InboxClaim.user_id)
         .where(

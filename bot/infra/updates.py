@@ -12,17 +12,29 @@ are the whole truth: at start-up every unhandled row is queued. On PostgreSQL se
 share the inbox; a queue is worked by the instance holding its claim, rows of a queue someone else
 holds are left to them, and every few seconds an instance claims queues left without a claimant
 (their receiver died: the leader frees the claims of departed instances).
+
+A worker whose queue runs empty keeps its claim for :data:`LINGER_S` before giving it back, woken at
+once by a new row for that person, so a person writing several messages pays one claim and one
+release (:meth:`UpdateInbox.stop` gives every claim back at once). While a worker is on a queue (in
+hand or lingering) and not giving it back, this instance's accepts store that person's rows without
+claiming again (they read the queue's other unhandled rows in the same transaction, so another
+instance's older row still comes first), and the worker does not give the claim back while such an
+accept is in flight. A row another instance stores for a queue this one holds (its claim attempt
+fails) is taken up by this instance's next sweep, which looks at every queue it holds but is not
+giving back, or when the claim is given back (the release looks for rows left): it waits at most
+:data:`SWEEP_S` (plus the rows before it), the bound a row crossing a release has always had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +54,9 @@ from storage.db import on_write
 log = logging.getLogger(__name__)
 
 SWEEP_S = 2.0
-"""How often an instance on PostgreSQL looks for queues nobody holds."""
+"""How often an instance on PostgreSQL looks for queues nobody holds (and rows of held ones)."""
+LINGER_S = 5.0
+"""How long a worker keeps its queue's claim after the queue ran empty (PostgreSQL)."""
 MARK_ATTEMPTS = 5
 POLL_TIMEOUT_S = 10
 POLL_BACKOFF_MAX_S = 30.0
@@ -80,13 +94,20 @@ class _Ticket:
 class UpdateInbox:
     """Stores updates before they are acknowledged, then handles them per person in order."""
 
-    def __init__(self, application: Application, *, concurrency: int = 64) -> None:
+    def __init__(self, application: Application, *, concurrency: int = 64, linger: float = LINGER_S) -> None:
         self.application = application
         self.services: Services = application.bot_data["services"]
         self.shared = self.services.db.is_postgres
+        self.linger = linger
         self._queues: dict[int, deque[inbox.Stored | inbox.Received]] = {}
         self._queued: set[int] = set()
         self._workers: dict[int, asyncio.Task[None]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._resting: set[int] = set()  # lingering with the claim, nothing queued or in hand
+        self._releasing: set[int] = set()  # giving the claim back: an accept must claim again
+        self._arriving: dict[int, int] = {}  # accepts in flight that rely on the claim held
+        self._reads: dict[int, set[int]] = {}  # per read in flight: the ids handled meanwhile
+        self._read_ids = itertools.count()
         self._slots = asyncio.Semaphore(concurrency)
         self._idle = asyncio.Event()
         self._idle.set()
@@ -108,27 +129,58 @@ class UpdateInbox:
         """
         now, instance = self.services.clock.now(), self.services.instance
         taking = self.shared and self.started and not self._stopping
-        # Every queue of the batch is claimed, also those a worker of ours is on: that worker may be
-        # giving its claim back right now (its queue ran empty), and a row read here without a claim
-        # would then be worked on while nobody holds the queue.
-        queues = {item.queue for item in received} if taking else set()
+        batch = {item.queue for item in received} if taking else set()
+        # A queue a worker of ours is on, and not giving back, is held: no claim to write. Every
+        # other queue is claimed, also one whose worker is giving its claim back right now (a row
+        # read here without a claim would then be worked on while nobody holds the queue).
+        held = {queue for queue in batch if queue in self._workers and queue not in self._releasing}
+        queues = batch - held
+        for queue in held:
+            self._arriving[queue] = self._arriving.get(queue, 0) + 1
 
         async def work(session: AsyncSession) -> tuple[set[int], list[inbox.Stored]]:
-            fresh = await inbox.store(session, received, now=now)
-            rows = await inbox.claim(session, queues, instance=instance, now=now) if queues else []
-            return fresh, rows
+            if held:  # one statement when every queue is held (a person writing again)
+                fresh, rows = await inbox.store_reading(session, received, held, now=now)
+            else:
+                fresh, rows = await inbox.store(session, received, now=now), []
+            return fresh, rows + await inbox.claim(session, queues, instance=instance, now=now)
 
-        fresh, rows = await self.services.db.run(work)
-        new = sorted((item for item in received if item.update_id in fresh), key=lambda item: item.update_id)
-        if not self.started or self._stopping:
-            return len(new)  # stored: handled at the next start (or by another instance)
-        if not self.shared:
-            self._enqueue(new)
+        try:
+            with self._reading() as handled:
+                fresh, rows = await self.services.db.run(work)
+            new = sorted(
+                (item for item in received if item.update_id in fresh), key=lambda item: item.update_id
+            )
+            if not self.started or self._stopping:
+                return len(new)  # stored: handled at the next start (or by another instance)
+            if not self.shared:
+                self._enqueue(new)
+                return len(new)
+            in_hand = {item.update_id: item for item in new}
+            rows = sorted(
+                (row for row in rows if row.update_id not in handled), key=lambda row: row.update_id
+            )
+            self._enqueue([in_hand.get(row.update_id, row) for row in rows])
             return len(new)
-        in_hand = {item.update_id: item for item in new}
-        rows.sort(key=lambda row: row.update_id)
-        self._enqueue([in_hand.get(row.update_id, row) for row in rows])
-        return len(new)
+        finally:
+            for queue in held:
+                self._arriving[queue] -= 1
+                if not self._arriving[queue]:
+                    del self._arriving[queue]
+                if queue in self._wake:
+                    self._wake[queue].set()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[set[int]]:
+        """The ids this instance handles while rows are read: a read that began before their
+        handling was committed may still hold them, and they are not queued again."""
+        key = next(self._read_ids)
+        handled: set[int] = set()
+        self._reads[key] = handled
+        try:
+            yield handled
+        finally:
+            del self._reads[key]
 
     def _enqueue(self, items: Sequence[inbox.Stored | inbox.Received]) -> None:
         for item in items:
@@ -141,8 +193,12 @@ class UpdateInbox:
             while at > 1 and pending[at - 1].update_id > item.update_id:
                 at -= 1
             pending.insert(at, item)
-            if item.queue not in self._workers:
-                self._idle.clear()
+            self._idle.clear()
+            self._resting.discard(item.queue)
+            if item.queue in self._workers:
+                self._wake[item.queue].set()
+            else:
+                self._wake[item.queue] = asyncio.Event()
                 self._workers[item.queue] = asyncio.create_task(
                     self._work(item.queue), name=f"inbox-queue-{item.queue}"
                 )
@@ -159,28 +215,65 @@ class UpdateInbox:
                         await self._handle(item)
                     pending.popleft()
                     self._queued.discard(item.update_id)
-                if self._stopping or not self.shared or not await self._keep_claim(queue):
+                    for handled in self._reads.values():
+                        handled.add(item.update_id)
+                if self._stopping or not self.shared:
+                    return
+                if await self._linger(queue):
+                    continue
+                if not await self._keep_claim(queue):
                     return
         except Exception:
             log.exception("the inbox queue worker stopped; its rows wait for the next start")
         finally:
             self._workers.pop(queue, None)
+            self._wake.pop(queue, None)
+            self._resting.discard(queue)
             for item in self._queues.pop(queue, ()):
                 self._queued.discard(item.update_id)
-            if not self._workers:
-                self._idle.set()
+            self._settle()
+
+    def _settle(self) -> None:
+        """Idle when every worker left is lingering: nothing queued or in hand."""
+        if self._resting.issuperset(self._workers):
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    async def _linger(self, queue: int) -> bool:
+        """Queue empty (PostgreSQL): keep the claim a while; True when rows came (or we stop), False
+        when it is time to give it back (no accept relying on the claim is in flight)."""
+        wake = self._wake[queue]
+        while True:
+            wake.clear()
+            if self._queues.get(queue) or self._stopping:
+                return True
+            self._resting.add(queue)
+            self._settle()
+            try:
+                async with asyncio.timeout(self.linger):
+                    await wake.wait()
+            except TimeoutError:
+                if not self._arriving.get(queue) and not self._queues.get(queue):
+                    self._releasing.add(queue)  # before any await: later accepts claim again
+                    return False
 
     async def _keep_claim(self, queue: int) -> bool:
-        """Queue empty (PostgreSQL): give the claim back, or keep it when rows came meanwhile."""
+        """Give the claim back, or keep it when rows came meanwhile."""
         instance, now = self.services.instance, self.services.clock.now()
-        rows = await self.services.db.run(
-            lambda session: inbox.release_claim(session, queue, instance=instance, now=now)
-        )
-        pending = self._queues.get(queue)
-        if rows:
-            self._enqueue(rows)
-            return True
-        if pending:
+        self._resting.discard(queue)
+        self._releasing.add(queue)
+        self._settle()
+        try:
+            rows = await self.services.db.run(
+                lambda session: inbox.release_claim(session, queue, instance=instance, now=now)
+            )
+            pending = self._queues.get(queue)
+            if rows:
+                self._enqueue(rows)
+                return True
+            if not pending:
+                return False
             # Accepted while the claim was being given back: claim again, or leave them to whoever won.
             self._queues.pop(queue, None)
             for item in pending:
@@ -194,7 +287,8 @@ class UpdateInbox:
                 self._queued.add(row.update_id)
                 self._queues[queue].append(in_hand.get(row.update_id, row))
             return bool(claimed)
-        return False
+        finally:
+            self._releasing.discard(queue)
 
     async def _handle(self, item: inbox.Stored | inbox.Received) -> None:
         update: Update | None
@@ -248,20 +342,35 @@ class UpdateInbox:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="inbox-sweep")
 
     async def sweep(self) -> None:
-        """Claim queues with rows and no claimant, and take up again those this instance holds but no
-        worker of its own is on (PostgreSQL)."""
+        """Claim queues with rows and no claimant, and take up the rows of queues this instance
+        holds and is not giving back (PostgreSQL): rows another instance stored while this one
+        held the queue (in hand or lingering), or of a queue whose worker stopped on an error."""
         instance, now = self.services.instance, self.services.clock.now()
-        working = set(self._workers)
+        releasing = set(self._releasing)
+        workers = dict(self._workers)
 
         async def work(session: AsyncSession) -> list[inbox.Stored]:
             rows = await inbox.claim_orphans(session, instance=instance, now=now, limit=200)
             return rows + await inbox.held_without_worker(
-                session, instance=instance, working=working, limit=200
+                session, instance=instance, working=releasing, limit=200
             )
 
-        rows = await self.services.db.run(work)
+        with self._reading() as handled:
+            rows = await self.services.db.run(work)
+        # Not a queue whose worker gave its claim back meanwhile (or is giving it back now).
+        gone = {queue for queue, task in workers.items() if self._workers.get(queue) is not task}
+        gone |= self._releasing
         self._enqueue(
-            sorted((row for row in rows if row.update_id not in self._queued), key=lambda row: row.update_id)
+            sorted(
+                (
+                    row
+                    for row in rows
+                    if row.update_id not in self._queued
+                    and row.update_id not in handled
+                    and row.queue not in gone
+                ),
+                key=lambda row: row.update_id,
+            )
         )
 
     async def _sweep_loop(self) -> None:
@@ -278,10 +387,12 @@ class UpdateInbox:
 
     @property
     def busy(self) -> bool:
-        return bool(self._workers)
+        """Something queued or in hand (a worker lingering with its claim is not busy)."""
+        return not self._resting.issuperset(self._workers)
 
     async def stop(self) -> None:
-        """Finish the updates in hand, leave the queued ones in the database, give back the claims."""
+        """Finish the updates in hand, leave the queued ones in the database, give back the claims
+        (a lingering worker's too, at once)."""
         if not self.started:
             return
         self._stopping = True
@@ -291,6 +402,8 @@ class UpdateInbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        for wake in self._wake.values():
+            wake.set()  # lingering workers end at once; their claims are given back below
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         if self.shared:
             instance = self.services.instance

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.infra import inbox
 
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
@@ -49,3 +51,19 @@ async def test_a_queue_held_with_no_worker_on_it_is_found_again(db) -> None:
 
     assert [row.update_id for row in found] == [3]
     assert busy == [] and others == []
+
+
+async def test_storing_for_a_held_queue_reads_its_older_rows_in_the_same_statement(backend, db) -> None:
+    if backend != "postgresql":
+        pytest.skip("claims are for several instances on PostgreSQL")
+    # Another instance stored update 5 while this one held the person's queue; 3 is handled.
+    await db.run(lambda s: inbox.claim(s, [PERSON], instance="this", now=NOW))
+    await db.run(lambda s: inbox.store(s, [_received(3), _received(5)], now=NOW))
+    await db.run(lambda s: inbox.mark_handled(s, 3, now=NOW))
+
+    fresh, rows = await db.run(
+        lambda s: inbox.store_reading(s, [_received(7), _received(5)], [PERSON], now=NOW)
+    )
+
+    assert fresh == {7}  # 5 was a redelivery
+    assert [(row.update_id, row.queue) for row in rows] == [(5, PERSON), (7, PERSON)]
