@@ -125,7 +125,8 @@ class UpdateInbox:
         Raises when the database does not take the batch: then nothing may be acknowledged. On
         PostgreSQL the same transaction claims the batch's queues (or keeps the claims this instance
         has) and reads their unhandled rows, another instance's older rows first; a queue another
-        instance holds is left to it.
+        instance holds is left to it. A queue a worker of this instance is on needs no claim: its rows
+        are stored and read in one statement.
         """
         now, instance = self.services.clock.now(), self.services.instance
         taking = self.shared and self.started and not self._stopping
@@ -348,11 +349,13 @@ class UpdateInbox:
         instance, now = self.services.instance, self.services.clock.now()
         releasing = set(self._releasing)
         workers = dict(self._workers)
+        # Every queue with a worker may come back (none is left out by the limit for that).
+        limit = 200 + len(workers)
 
         async def work(session: AsyncSession) -> list[inbox.Stored]:
             rows = await inbox.claim_orphans(session, instance=instance, now=now, limit=200)
             return rows + await inbox.held_without_worker(
-                session, instance=instance, working=releasing, limit=200
+                session, instance=instance, working=releasing, limit=limit
             )
 
         with self._reading() as handled:
