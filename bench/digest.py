@@ -77,8 +77,7 @@ async def seed(path: Path, submissions: int) -> float:
 async def digest_once(db: Database, span: timedelta = timedelta(weeks=WEEKS + 1)) -> int:
     catalog = default_catalog()
     start = PERIOD_END - span
-    async with db.session() as session:
-        digest = await build_digest(session, process_id=1, start=start, end=PERIOD_END, now=PERIOD_END)
+    digest = await build_digest(db, process_id=1, start=start, end=PERIOD_END, now=PERIOD_END)
     assert digest is not None
     messages = telegram_messages(digest, catalog, "fi", weekly=True)
     chart = participation_chart(digest.weekly, Labels(catalog, "fi", digest.tz))
@@ -87,8 +86,7 @@ async def digest_once(db: Database, span: timedelta = timedelta(weeks=WEEKS + 1)
 
 
 async def export_once(db: Database, directory: Path) -> int:
-    async with db.session() as session:
-        result = await write_export(session, process_id=1, directory=directory, now=PERIOD_END)
+    result = await write_export(db, process_id=1, directory=directory, now=PERIOD_END)
     assert result is not None
     return sum(result.rows.values())
 

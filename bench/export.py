@@ -65,7 +65,7 @@ async def export_rows(db: Database) -> dict[str, list[list[object]]]:
         for sheet, statement in export._content_queries(1, prompts).items():
             sheets[sheet] = [
                 made
-                for batch in [b async for b in export._batches(session, statement)]
+                for batch in [b async for b in export._batches(db, statement)]
                 for row in batch
                 if (made := builders[sheet](row)) is not None
             ]
@@ -190,8 +190,7 @@ async def whole_export(db: Database, directory: Path) -> tuple[float, float]:
 
     beat = asyncio.create_task(heartbeat())
     started = time.perf_counter()
-    async with db.session() as session:
-        await export.write_export(session, process_id=1, directory=directory, now=PERIOD_END)
+    await export.write_export(db, process_id=1, directory=directory, now=PERIOD_END)
     elapsed = time.perf_counter() - started
     beat.cancel()
     return elapsed, max(stalls, default=0.0)

@@ -103,19 +103,23 @@ async def write_digest(
     db = await _open(settings, database)
     now = (clock or SystemClock()).now()
     try:
-        async with db.session() as session:
-            process = await find_process(session, reference)
-            if process is None:
-                return _unknown(reference)
-            try:
-                start = parse_since(since, process.timezone) if since else default_period_start(process)
-            except ValueError:
-                _complain(f"--since {since!r} is not a date: use YYYY-MM-DD, e.g. 2027-01-11.")
-                return EXIT_USAGE
-            digest = await build_digest(session, process_id=process.id, start=start, end=now, now=now)
-            assert digest is not None
-            await record_run(session, process_id=process.id, trigger="cli", start=start, end=now, now=now)
-            lang = normalise_language(process.language)
+        process = await db.run(lambda session: find_process(session, reference))
+        if process is None:
+            return _unknown(reference)
+        try:
+            start = parse_since(since, process.timezone) if since else default_period_start(process)
+        except ValueError:
+            _complain(f"--since {since!r} is not a date: use YYYY-MM-DD, e.g. 2027-01-11.")
+            return EXIT_USAGE
+        # In short units of its own, so a running bot on the same SQLite file keeps answering.
+        digest = await build_digest(db, process_id=process.id, start=start, end=now, now=now)
+        assert digest is not None
+        await db.run(
+            lambda session: record_run(
+                session, process_id=process.id, trigger="cli", start=start, end=now, now=now
+            )
+        )
+        lang = normalise_language(process.language)
     finally:
         if database is None:
             await db.dispose()
@@ -165,13 +169,12 @@ async def write_export(
     db = await _open(settings, database)
     now = (clock or SystemClock()).now()
     try:
-        async with db.session() as session:
-            process = await find_process(session, reference)
-            if process is None:
-                return _unknown(reference)
-            result = await export.write_export(session, process_id=process.id, directory=out, now=now)
-            assert result is not None
-            name = process.name
+        process = await db.run(lambda session: find_process(session, reference))
+        if process is None:
+            return _unknown(reference)
+        result = await export.write_export(db, process_id=process.id, directory=out, now=now)
+        assert result is not None
+        name = process.name
     finally:
         if database is None:
             await db.dispose()

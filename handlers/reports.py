@@ -22,7 +22,6 @@ from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import Ctx, Services
-from bot.domain.digest_model import Digest
 from bot.domain.text import shorten
 from bot.domain.timing import parse_duration
 from bot.jobs.digest_job import DIGEST_RETRY, render_bundle, send_again_later, send_digest
@@ -85,41 +84,53 @@ def _span(args: list[str]) -> timedelta | str | None:
     return span
 
 
+async def _record_command_run(
+    session: AsyncSession, *, process_id: int, start: datetime, now: datetime
+) -> int:
+    run = await digests.record_run(
+        session, process_id=process_id, trigger="command", start=start, end=now, now=now
+    )
+    return run.id
+
+
 async def on_digest(update: Update, context: Ctx) -> None:
     svc = context.services
     now = svc.clock.now()
     span = _span(list(context.args or []))
 
-    async def work(session: AsyncSession) -> tuple[str, Digest | None, str | int]:
+    async def work(session: AsyncSession) -> tuple[str, tuple[int, datetime] | str]:
         sender = await who(session, update, now=now)
         membership = _facilitator(sender)
         if membership is None:
-            return sender.lang, None, "report.not_facilitator"
+            return sender.lang, "report.not_facilitator"
         if span == "bad":
-            return sender.lang, None, "report.bad_span"
+            return sender.lang, "report.bad_span"
         start = (
             now - span if isinstance(span, timedelta) else digests.default_period_start(membership.process)
         )
-        digest = await digests.build_digest(
-            session, process_id=membership.process_id, start=start, end=now, now=now
-        )
-        run = await digests.record_run(
-            session, process_id=membership.process_id, trigger="command", start=start, end=now, now=now
-        )
-        return sender.lang, digest, run.id
+        return sender.lang, (membership.process_id, start)
 
-    lang, digest, problem = await svc.db.run(work)
+    lang, asked = await svc.db.run(work)
     chat = update.effective_chat
-    if digest is None or chat is None or isinstance(problem, str):
-        await reply(update, svc.t(lang, problem if isinstance(problem, str) else "report.not_facilitator"))
+    if isinstance(asked, str) or chat is None:
+        await reply(update, svc.t(lang, asked if isinstance(asked, str) else "report.not_facilitator"))
         return
+    process_id, start = asked
+    # Built in short units of its own (bot.services.digest), so the bot keeps answering meanwhile.
+    digest = await digests.build_digest(svc.db, process_id=process_id, start=start, end=now, now=now)
+    if digest is None:
+        await reply(update, svc.t(lang, "report.not_facilitator"))
+        return
+    run_id = await svc.db.run(
+        lambda session: _record_command_run(session, process_id=process_id, start=start, now=now)
+    )
     await show_action(context.bot, chat.id, ChatAction.UPLOAD_DOCUMENT)
     bundle = await asyncio.to_thread(render_bundle, digest, svc.catalog, lang, weekly=False)
     result = await send_digest(
         context.bot, svc.catalog, chat_id=chat.id, lang=lang, bundle=bundle, process_id=digest.process_id
     )
     svc.metrics.digests.labels(trigger="command").inc()
-    again = await send_again_later(svc, run_id=problem, chat_id=chat.id, sent=result, now=now)
+    again = await send_again_later(svc, run_id=run_id, chat_id=chat.id, sent=result, now=now)
     if result.notes:
         later = f"; sent again in {DIGEST_RETRY.seconds // 60} min" if again else ""
         log.warning(

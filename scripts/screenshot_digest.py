@@ -49,10 +49,9 @@ async def seeded_digest_html(database_path: Path, language: str) -> str:
     try:
         await migrate.upgrade(db)
         seeded = await seed_process(db)
-        async with db.session() as session:
-            digest = await build_digest(
-                session, process_id=seeded.process_id, start=seeded.start, end=seeded.end, now=seeded.end
-            )
+        digest = await build_digest(
+            db, process_id=seeded.process_id, start=seeded.start, end=seeded.end, now=seeded.end
+        )
     finally:
         await db.dispose()
     assert digest is not None

@@ -306,13 +306,11 @@ class _Run:
 
 
 async def _deliver(bot: ExtBot[Any], services: Services, run: _Run, now: datetime) -> None:
-    async def work(session: AsyncSession) -> tuple[Digest | None, list[tuple[int, str]]]:
-        digest = await build_digest(
-            session, process_id=run.process_id, start=run.start, end=run.end, now=run.built_at
-        )
-        return digest, await _facilitators(session, run.process_id)
-
-    digest, facilitators = await services.db.run(work)
+    # The digest reads in short units of its own (bot.services.digest): the bot keeps answering.
+    digest = await build_digest(
+        services.db, process_id=run.process_id, start=run.start, end=run.end, now=run.built_at
+    )
+    facilitators = await services.db.run(lambda session: _facilitators(session, run.process_id))
     if digest is None or (run.weekly and digest.participation.participants == 0):
         # Nobody has joined yet: a weekly "nothing happened" would only teach facilitators to ignore it.
         await services.db.run(lambda session: _note_unsent(session, run.id, {}, now=now))

@@ -3,8 +3,9 @@
 :func:`start_export` is what a command, a button or the facilitator's room calls: it starts the work
 as a task of the Application (so a stop waits for it and an error reaches the error handler) and
 returns at once, so the bot keeps answering everyone, the facilitator included, while the files are
-written. The heavy part runs in worker threads (:func:`bot.services.export.write_export`). At most one
-export per chat is built at a time; asking again meanwhile is answered with "already on its way".
+written. The heavy part runs in worker threads between short units of work that read a batch each
+(:func:`bot.services.export.write_export`). At most one export per chat is built at a time; asking
+again meanwhile is answered with "already on its way".
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.ext import Application
@@ -38,11 +38,8 @@ async def deliver_export(
     await show_action(bot, chat_id, ChatAction.UPLOAD_DOCUMENT)
     with tempfile.TemporaryDirectory(prefix="valitupa-export-") as scratch:
         directory = Path(scratch) / "export"
-
-        async def work(session: AsyncSession) -> export.ExportResult | None:
-            return await export.write_export(session, process_id=process_id, directory=directory, now=now)
-
-        result = await svc.db.run(work)
+        # Short units of work of its own, batch by batch: the bot keeps the database meanwhile.
+        result = await export.write_export(svc.db, process_id=process_id, directory=directory, now=now)
         if result is None:
             return
         local_day = now.astimezone(ZoneInfo(result.timezone)).date().isoformat()

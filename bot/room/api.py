@@ -89,7 +89,9 @@ class Entered:
         return ZoneInfo(self.process.timezone)
 
 
-Work = Callable[[AsyncSession, "Entered"], Awaitable[web.Response]]
+Later = Callable[[], Awaitable[web.Response]]
+"""A response made once the request's unit of work is over, in units of its own (the digest)."""
+Work = Callable[[AsyncSession, "Entered"], Awaitable[web.Response | Later]]
 
 
 async def _body(request: web.Request) -> Mapping[str, Any] | None:
@@ -159,7 +161,8 @@ class Room:
 
     def guard(self, work: Work, *, process: bool = True) -> Callable[[web.Request], Awaitable[web.Response]]:
         """Authenticate the initData, then authorise against facilitator memberships, then ``work`` in
-        one unit of work; what it leaves in ``after`` runs once that is committed."""
+        one unit of work; what it leaves in ``after`` runs once that is committed. A ``work`` that
+        answers with a :data:`Later` has its response made after the unit, outside it."""
 
         async def handler(request: web.Request) -> web.Response:
             svc = self.services
@@ -177,7 +180,9 @@ class Room:
             if (process and wanted is None) or body is None:
                 return _refusal(403) if body is not None else _json({"error": "bad_request"}, 400)
 
-            async def unit(session: AsyncSession) -> tuple[web.Response, list[Callable[[], Awaitable[None]]]]:
+            async def unit(
+                session: AsyncSession,
+            ) -> tuple[web.Response | Later, list[Callable[[], Awaitable[None]]]]:
                 access = await room.access(session, user_id=user.id)
                 if access is None or (process and wanted not in {pid for pid, _ in access.processes}):
                     return _refusal(403), []
@@ -191,7 +196,7 @@ class Room:
             response, after = await svc.db.run(unit)
             for action in after:
                 self._in_background(action)
-            return response
+            return response if isinstance(response, web.StreamResponse) else await response()
 
         return handler
 
@@ -330,8 +335,10 @@ class Room:
         message = svc.catalog.plain(entered.lang, "room.ui.saved", planned=result.plan.planned)
         return _json({"saved": edit.prompt_id, "planned": result.plan.planned, "message": message})
 
-    async def digest(self, session: AsyncSession, entered: Entered) -> web.Response:
-        """The digest as the same HTML document the file is, for any period up to now."""
+    async def digest(self, session: AsyncSession, entered: Entered) -> web.Response | Later:
+        """The digest as the same HTML document the file is, for any period up to now. It is built
+        after the request's unit of work, in short units of its own (:mod:`bot.services.digest`), so
+        a large one keeps no one else from the database."""
         assert entered.process is not None
         now = self.services.clock.now()
         days = _int(entered.query.get("days"))
@@ -339,20 +346,22 @@ class Room:
             start = now - timedelta(days=days)
         else:
             start = entered.process.created_at
-        digest = await digests.build_digest(
-            session, process_id=entered.process.id, start=start, end=now, now=now
-        )
-        if digest is None:
-            return _refusal(403)
-        bundle = await asyncio.to_thread(
-            render_bundle, digest, self.services.catalog, entered.lang, weekly=False
-        )
-        return web.Response(
-            text=bundle.html,
-            content_type="text/html",
-            charset="utf-8",
-            headers={"Cache-Control": "no-store", "Content-Security-Policy": "script-src 'none'"},
-        )
+        process_id, lang = entered.process.id, entered.lang
+
+        async def page() -> web.Response:
+            svc = self.services
+            digest = await digests.build_digest(svc.db, process_id=process_id, start=start, end=now, now=now)
+            if digest is None:
+                return _refusal(403)
+            bundle = await asyncio.to_thread(render_bundle, digest, svc.catalog, lang, weekly=False)
+            return web.Response(
+                text=bundle.html,
+                content_type="text/html",
+                charset="utf-8",
+                headers={"Cache-Control": "no-store", "Content-Security-Policy": "script-src 'none'"},
+            )
+
+        return page
 
     async def export(self, session: AsyncSession, entered: Entered) -> web.Response:
         """The same export as ``/export``, built off the event loop and sent to the facilitator's chat

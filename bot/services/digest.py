@@ -1,10 +1,12 @@
 """Loading the facilitator digest: what a process produced during a period.
 
 :func:`build_digest` reads one process for one period with a handful of bulk queries (aggregates in
-SQL, the period's texts streamed once, as named rows) and hands them to the pure section builders of
-:mod:`bot.domain.digest_sections`; the privacy rules are :mod:`bot.domain.privacy`. The aggregation
-(lemmatising every text above all) runs in a worker thread, batch by batch as the rows arrive, so the
-bot keeps answering while a large digest is built. Rendering is :mod:`bot.render`.
+SQL, the period's texts read once, as named rows) and hands them to the pure section builders of
+:mod:`bot.domain.digest_sections`; the privacy rules are :mod:`bot.domain.privacy`. It takes the
+:class:`~storage.db.Database`, not a session: it reads in short units of work of its own (the facts,
+then the texts in keyset-paginated batches), so a large digest never keeps SQLite's only connection
+from a participant's message. The aggregation (lemmatising every text above all) runs in a worker
+thread, batch by batch, between those units. Rendering is :mod:`bot.render`.
 
 The organisation, member and prompt queries here are shared with :mod:`bot.services.export`.
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_model import (
@@ -36,6 +39,7 @@ from bot.domain.privacy import Member
 from bot.domain.states import DeliveryState
 from bot.services import dialogue_data
 from bot.services.people import ROLES
+from storage.db import Database
 from storage.models import (
     Delivery,
     DigestRun,
@@ -56,12 +60,13 @@ __all__ = [
     "load_members",
     "organisation_names",
     "prompt_infos",
+    "read_rows",
     "record_run",
-    "stream_texts",
+    "text_batches",
 ]
 
 BATCH = 2000
-"""Rows per batch streamed from the database and aggregated in one worker-thread hop."""
+"""Rows per batch read from the database (one unit of work) and aggregated in one worker-thread hop."""
 
 
 def default_period_start(process: Process) -> datetime:
@@ -205,8 +210,9 @@ async def sent_counts(
     return [SentCount(int(prompt_id), int(count), int(answered or 0)) for prompt_id, count, answered in rows]
 
 
-async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: datetime) -> IdeaFacts:
-    """The process's visible ideas up to ``end``, most supported first, with the period's news."""
+def _idea_parts(process_id: int, start: datetime, end: datetime) -> tuple[Any, tuple[Any, ...]]:
+    """Each idea's supports (all up to ``end``, and those in the period), and which ideas count: the
+    process's visible ideas up to ``end``."""
     support_totals = (
         select(
             Support.idea_id.label("idea_id"),
@@ -227,6 +233,12 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
         Submission.merged_into_id.is_(None),
         Submission.created_at < end,
     )
+    return support_totals, base
+
+
+async def _idea_counts(session: AsyncSession, process_id: int, start: datetime, end: datetime) -> IdeaFacts:
+    """How many ideas there are, how many are new in the period, and the period's supports."""
+    support_totals, base = _idea_parts(process_id, start, end)
     counts = (
         await session.execute(
             select(
@@ -239,6 +251,17 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
             .where(*base)
         )
     ).one()
+    return IdeaFacts(
+        count=int(counts.total or 0),
+        new_count=int(counts.new or 0),
+        supports_in_period=int(counts.recent or 0),
+        listed=[],
+    )
+
+
+async def _idea_rows(session: AsyncSession, process_id: int, start: datetime, end: datetime) -> list[IdeaRow]:
+    """The ideas listed in the digest, most supported first."""
+    support_totals, base = _idea_parts(process_id, start, end)
     total = func.coalesce(support_totals.c.total, 0)
     rows = await session.execute(
         select(
@@ -258,12 +281,7 @@ async def _ideas(session: AsyncSession, process_id: int, start: datetime, end: d
         .order_by(total.desc(), Submission.created_at.desc(), Submission.id.desc())
         .limit(IDEAS_KEPT)
     )
-    return IdeaFacts(
-        count=int(counts.total or 0),
-        new_count=int(counts.new or 0),
-        supports_in_period=int(counts.recent or 0),
-        listed=[IdeaRow._make(row) for row in rows],
-    )
+    return [IdeaRow._make(row) for row in rows]
 
 
 async def _contributions(
@@ -304,16 +322,14 @@ async def _contributions(
     return contributions, weekly
 
 
-async def load_digest_facts(
+async def _first_facts(
     session: AsyncSession, *, process_id: int, start: datetime, end: datetime, now: datetime
 ) -> DigestFacts | None:
-    """Everything but the period's texts, or ``None`` for no such process."""
+    """The process and the quick aggregates; the slow ones (contributions, ideas) are left empty."""
     process = await session.get(Process, process_id)
     if process is None:
         return None
-    tz = ZoneInfo(process.timezone)
     supports, sent = await _activity(session, process_id, start, end)
-    contributions, weekly = await _contributions(session, process_id, start, end, tz)
     return DigestFacts(
         process_id=process.id,
         process_name=process.name,
@@ -328,23 +344,37 @@ async def load_digest_facts(
         workshops=await _workshops(session, process_id),
         prompts=await prompt_infos(session, process_id),
         members=await load_members(session, process_id),
-        contributions=contributions,
+        contributions={},
         supports_given=supports,
         sent=sent,
-        ideas=await _ideas(session, process_id, start, end),
-        hours=weekly,
+        ideas=IdeaFacts(count=0, new_count=0, supports_in_period=0, listed=[]),
+        hours=[],
         resonance=await dialogue_data.resonance_facts(session, process_id=process_id, start=start, end=end),
     )
 
 
-async def stream_texts(
-    session: AsyncSession, *, process_id: int, start: datetime, end: datetime
-) -> AsyncIterator[Sequence[Any]]:
-    """The period's visible observations, answers and experiments, newest first, in batches of rows
-    in :class:`~bot.domain.digest_model.SubmissionRow`'s column order."""
-    # Core rows straight from the connection: the ORM layer would cost more than the query.
-    connection = await session.connection()
-    stream = await connection.stream(
+async def load_digest_facts(
+    db: Database, *, process_id: int, start: datetime, end: datetime, now: datetime
+) -> DigestFacts | None:
+    """Everything but the period's texts, or ``None`` for no such process: in a few short units of
+    work, the slowest aggregates (a few hundred milliseconds each at 100,000 submissions) apart, so
+    others get the connection in between."""
+    facts = await db.run(
+        lambda session: _first_facts(session, process_id=process_id, start=start, end=end, now=now)
+    )
+    if facts is None:
+        return None
+    tz = ZoneInfo(facts.timezone)
+    contributions, weekly = await db.run(lambda session: _contributions(session, process_id, start, end, tz))
+    ideas = await db.run(lambda session: _idea_counts(session, process_id, start, end))
+    listed = await db.run(lambda session: _idea_rows(session, process_id, start, end))
+    return replace(facts, contributions=contributions, hours=weekly, ideas=replace(ideas, listed=listed))
+
+
+def _text_query(process_id: int, start: datetime, end: datetime) -> Any:
+    """The period's visible observations, answers and experiments, newest first, in
+    :class:`~bot.domain.digest_model.SubmissionRow`'s column order."""
+    return (
         select(
             Submission.id,
             Submission.membership_id,
@@ -369,21 +399,63 @@ async def stream_texts(
             Submission.kind.in_(OPEN_KINDS),
         )
         .order_by(Submission.created_at.desc(), Submission.id.desc())
-        .execution_options(yield_per=BATCH)
+        .limit(BATCH)
     )
-    async for batch in stream.partitions(BATCH):
-        yield batch
+
+
+async def read_rows(db: Database, statement: Any) -> Sequence[Any]:
+    """The rows of one read-only statement, in a unit of work of their own. Core rows straight from
+    the connection: the ORM layer would cost more than the query."""
+
+    async def read(session: AsyncSession) -> Sequence[Any]:
+        return (await (await session.connection()).execute(statement)).all()
+
+    return await db.run(read)
+
+
+async def text_batches(
+    db: Database, *, process_id: int, start: datetime, end: datetime
+) -> AsyncIterator[Sequence[Any]]:
+    """The period's texts, newest first, in batches; each batch is one short unit of work of its own
+    (keyset pagination on ``created_at, id``), so no connection is held between batches."""
+    query = _text_query(process_id, start, end)
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = query
+        if after is not None:
+            # Written out rather than as a row value, so both databases narrow the index range.
+            page = query.where(
+                Submission.created_at <= after[0],
+                or_(Submission.created_at < after[0], Submission.id < after[1]),
+            )
+        rows = await read_rows(db, page)
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
 
 
 async def build_digest(
-    session: AsyncSession, *, process_id: int, start: datetime, end: datetime, now: datetime
+    db: Database, *, process_id: int, start: datetime, end: datetime, now: datetime
 ) -> Digest | None:
-    """Everything the facilitator digest says about ``[start, end)``, or ``None`` for no such process."""
-    facts = await load_digest_facts(session, process_id=process_id, start=start, end=end, now=now)
+    """Everything the facilitator digest says about ``[start, end)``, or ``None`` for no such process.
+
+    Reads in short units of work of its own, never holding a connection (SQLite's only one) while it
+    computes: the facts in a few (:func:`load_digest_facts`), then the texts batch by batch
+    (:func:`text_batches`), aggregated in a worker thread between batches, when no connection is
+    held. On SQLite and PostgreSQL alike each unit is its own transaction, so the digest is not one
+    snapshot. Messages filed meanwhile are not in it (``end`` is fixed and they come after it), but
+    what changes while it is built can show in the units read after the change: a submission hidden
+    (or erased with ``/forget``) meanwhile may still be counted in the facts, and quoted if its
+    batch was already read; an idea merged meanwhile may be counted apart; a submission edited
+    meanwhile is quoted as its batch read it. The next digest has each of them right.
+    """
+    facts = await load_digest_facts(db, process_id=process_id, start=start, end=end, now=now)
     if facts is None:
         return None
     audience = await asyncio.to_thread(Audience.of, facts)
     texts = TextSections(facts, audience)
-    async for batch in stream_texts(session, process_id=process_id, start=start, end=end):
+    async for batch in text_batches(db, process_id=process_id, start=start, end=end):
         await asyncio.to_thread(texts.add, batch)
     return await asyncio.to_thread(assemble, facts, audience, texts)

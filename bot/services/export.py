@@ -9,9 +9,10 @@ policy (:class:`bot.domain.privacy.ExportAttribution`: name or pseudonym, nothin
 author beyond a big enough group), and an anonymous submission is not counted in its author's row of
 the participation sheet.
 
-Each sheet is a query and a row builder (:class:`_Rows`). Rows are streamed from the database in
-batches; building and writing a batch happens in a worker thread, so a large process neither fills
-memory nor stalls the bot. Text that a spreadsheet would run as a formula is neutralised.
+Each sheet is a query and a row builder (:class:`_Rows`). Rows are read from the database in
+batches, each its own short unit of work; building and writing a batch happens in a worker thread,
+so a large process neither fills memory, nor stalls the bot, nor keeps the database's connection.
+Text that a spreadsheet would run as a formula is neutralised.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.digest_model import PromptInfo
@@ -39,9 +40,10 @@ from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DeliveryState
 from bot.domain.text import localized, spreadsheet_safe
 from bot.services import export_dialogue as dialogue
-from bot.services.digest import load_members, organisation_names, prompt_infos
+from bot.services.digest import load_members, organisation_names, prompt_infos, read_rows
 from bot.services.export_xlsx import Workbook
 from bot.services.people import ROLES
+from storage.db import Database
 from storage.models import Delivery, Process, Prompt, Submission, Support
 
 __all__ = [
@@ -223,6 +225,8 @@ class _Writers:
 
 
 Builder = Callable[[Any], "list[object] | None"]
+Keys = tuple[Any, Any]
+"""A sheet's order: its ``created_at`` and ``id`` columns."""
 
 
 class _Rows:
@@ -456,20 +460,19 @@ async def _participation_counts(
 _ORDER = (Submission.created_at, Submission.id)
 
 
-async def _batches(session: AsyncSession, statement: Any) -> AsyncIterator[Sequence[Any]]:
-    """A sheet's rows (ordered by ``created_at, id``) in batches, each its own short query after the
-    last row of the one before. The transaction ends after each batch (the export only reads): a
-    long export never keeps the database's connection (SQLite's only one) from the rest of the bot."""
+async def _batches(db: Database, statement: Any, order: Keys = _ORDER) -> AsyncIterator[Sequence[Any]]:
+    """A sheet's rows (ordered by ``order``: its ``created_at`` and ``id`` columns, which every row
+    carries by those names) in batches, each its own short unit of work reading after the last row
+    of the one before: a long export never keeps the database's connection (SQLite's only one) from
+    the rest of the bot, and a database that blinks costs one batch again, not the export."""
+    created_at, ident = order
     after: tuple[datetime, int] | None = None
     while True:
-        query = (
-            statement
-            if after is None
-            else statement.where(tuple_(Submission.created_at, Submission.id) > after)
-        )
-        # Core rows straight from the connection: the ORM layer would cost more than the query.
-        rows = (await (await session.connection()).execute(query.limit(BATCH))).all()
-        await session.commit()
+        page = statement
+        if after is not None:
+            # Written out rather than as a row value, so both databases narrow the index range.
+            page = statement.where(created_at >= after[0], or_(created_at > after[0], ident > after[1]))
+        rows = await read_rows(db, page.limit(BATCH))
         if rows:
             yield rows
         if len(rows) < BATCH:
@@ -484,14 +487,14 @@ def _write_batch(writers: _Writers, sheet: str, batch: Sequence[Any], build: Bui
 
 
 async def _write_sheet(
-    session: AsyncSession, writers: _Writers, sheet: str, statement: Any, build: Builder
+    db: Database, writers: _Writers, sheet: str, statement: Any, build: Builder, order: Keys = _ORDER
 ) -> None:
     """One sheet, batch by batch: while a worker thread builds and writes one batch, the next is
     read from the database."""
     await asyncio.to_thread(writers.begin, sheet)
     writing: asyncio.Future[None] | None = None
     try:
-        async for batch in _batches(session, statement):
+        async for batch in _batches(db, statement, order):
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(asyncio.to_thread(_write_batch, writers, sheet, batch, build))
@@ -501,22 +504,46 @@ async def _write_sheet(
             await asyncio.shield(writing)
 
 
-async def write_export(
-    session: AsyncSession, *, process_id: int, directory: Path, now: datetime
-) -> ExportResult | None:
-    """Write the XLSX, the CSVs and the JSON of a process into ``directory``; ``None`` if no process.
+@dataclass(frozen=True)
+class _Facts:
+    process: Process
+    organisations: tuple[str, ...]
+    members: list[Member]
+    prompts: dict[int, PromptInfo]
 
-    Only reads, and ends the session's transaction after every batch of rows (see :func:`_batches`)."""
+
+async def _facts(session: AsyncSession, process_id: int) -> _Facts | None:
     process = await session.get(Process, process_id)
     if process is None:
         return None
+    return _Facts(
+        process,
+        await organisation_names(session, process_id),
+        await load_members(session, process_id),
+        await prompt_infos(session, process_id),
+    )
+
+
+async def write_export(
+    db: Database, *, process_id: int, directory: Path, now: datetime
+) -> ExportResult | None:
+    """Write the XLSX, the CSVs and the JSON of a process into ``directory``; ``None`` if no process.
+
+    Only reads, in short units of work of its own: the process, its people and prompts in one, each
+    batch of a sheet's rows in one (:func:`_batches`), the participation counts in one; the files
+    are written in worker threads between them, when no connection is held. So it is not one
+    snapshot: a submission hidden (or erased) while the export is written is left out of the
+    sheets not yet read but stays in a batch already written, and a submission filed meanwhile is
+    in the sheets read after it; the participation sheet counts what the content sheets wrote.
+    """
+    facts = await db.run(lambda session: _facts(session, process_id))
+    if facts is None:
+        return None
+    process, members, prompts = facts.process, facts.members, facts.prompts
     tz = ZoneInfo(process.timezone)
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    organisations = await organisation_names(session, process_id)
-    members = await load_members(session, process_id)
-    prompts = await prompt_infos(session, process_id)
     participants = [member for member in members if member.participant]
-    cells = cell_partition(participants, max(1, process.min_group or 1), organisations, ROLES)
+    cells = cell_partition(participants, max(1, process.min_group or 1), facts.organisations, ROLES)
     rows = _Rows(tz, ExportAttribution(members, cells), prompts, process.language)
     header = {
         "process": {"id": process.id, "name": process.name, "timezone": process.timezone},
@@ -527,13 +554,13 @@ async def write_export(
     try:
         builders = rows.builders()
         for sheet, statement in _content_queries(process_id, prompts).items():
-            await _write_sheet(session, writers, sheet, statement, builders[sheet])
-        given, delivered = await _participation_counts(session, process_id)
+            await _write_sheet(db, writers, sheet, statement, builders[sheet])
+        given, delivered = await db.run(lambda session: _participation_counts(session, process_id))
         await asyncio.to_thread(writers.begin, "participation")
         await asyncio.to_thread(writers.write, "participation", rows.participation(members, given, delivered))
         extra = dialogue.builders(rows.people, lambda value: _local(value, tz))
         for sheet, statement in dialogue.queries(process_id).items():
-            await _write_sheet(session, writers, sheet, statement, extra[sheet])
+            await _write_sheet(db, writers, sheet, statement, extra[sheet], dialogue.ORDER[sheet])
     finally:
         await asyncio.to_thread(writers.close)
     return ExportResult(

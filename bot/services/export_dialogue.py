@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.domain.privacy import ExportAttribution
 from storage.models import Recognition, Response, Share, Submission
 
-__all__ = ["COLUMNS", "SHEETS", "builders", "queries"]
+__all__ = ["COLUMNS", "ORDER", "SHEETS", "builders", "queries"]
 
 SHEETS: tuple[str, ...] = ("shares", "responses")
 COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -36,6 +36,14 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+ORDER: Mapping[str, tuple[Any, Any]] = {
+    "shares": (Share.created_at, Share.id),
+    "responses": (Response.created_at, Response.id),
+}
+"""Each sheet's order (its ``created_at`` and ``id`` columns, which its rows carry by those names),
+by which the export reads it batch after batch."""
+
+
 def queries(process_id: int) -> dict[str, Any]:
     shown = (Submission.hidden.is_(False), Submission.kind == "observation")
     recognitions = (
@@ -47,12 +55,19 @@ def queries(process_id: int) -> dict[str, Any]:
         select(Response.submission_id, func.count().label("n")).group_by(Response.submission_id).subquery()
     )
     return {
-        "shares": select(Share.submission_id, Share.created_at, Share.level, recognitions.c.n, responses.c.n)
+        "shares": select(
+            Share.submission_id,
+            Share.created_at,
+            Share.level,
+            recognitions.c.n.label("recognised"),
+            responses.c.n.label("answered"),
+            Share.id,
+        )
         .join(Submission, Submission.id == Share.submission_id)
         .outerjoin(recognitions, recognitions.c.submission_id == Share.submission_id)
         .outerjoin(responses, responses.c.submission_id == Share.submission_id)
         .where(Share.process_id == process_id, *shown)
-        .order_by(Share.created_at, Share.id),
+        .order_by(*ORDER["shares"]),
         "responses": select(
             Response.id,
             Response.created_at,
@@ -65,7 +80,7 @@ def queries(process_id: int) -> dict[str, Any]:
         )
         .join(Submission, Submission.id == Response.submission_id)
         .where(Response.process_id == process_id, *shown)
-        .order_by(Response.created_at, Response.id),
+        .order_by(*ORDER["responses"]),
     }
 
 
@@ -73,8 +88,13 @@ def builders(
     people: ExportAttribution, local: Callable[[datetime | None], datetime | None]
 ) -> dict[str, Callable[[Any], list[object] | None]]:
     def share(row: Any) -> list[object]:
-        submission_id, shared_at, level, recognised, answered = row
-        return [submission_id, local(shared_at), level, int(recognised or 0), int(answered or 0)]
+        return [
+            row.submission_id,
+            local(row.created_at),
+            row.level,
+            int(row.recognised or 0),
+            int(row.answered or 0),
+        ]
 
     def response(row: Any) -> list[object]:
         sender = people.author(row.sender_id, False)

@@ -1,8 +1,11 @@
-"""A big digest is built off the event loop: while a facilitator's digest of 100,000 submissions is
-being aggregated and rendered, prompts keep going out and participants keep getting replies."""
+"""A big digest is built off the event loop and off the database's connection: while a facilitator's
+digest of 100,000 submissions is being read, aggregated and rendered, prompts keep going out and
+participants keep getting replies — before the digest has read its last batch of texts, even on
+SQLite, whose one connection it must not hold while it works."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +15,7 @@ from sqlalchemy import select
 from storage.models import Membership, Submission, User
 from tests.support.factories import process_yaml
 from tests.support.programme import Person, dispatcher, outbox, seed, start_harness
+from tests.support.reads import StatementCount
 from tests.support.seed import PERIOD_END, seed_bulk
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -25,6 +29,8 @@ PROGRAMME = """prompts:
     text: {fi: 'Mikä jäi mieleen?', sv: 'Vad stannade kvar?', en: 'What stayed with you?'}
     closes_after: 3d
 """
+# The statements that read the digest's texts (newest first); each batch is one.
+TEXT_READS = ("submissions.learned", "ORDER BY submissions.created_at DESC, submissions.id DESC")
 
 
 @pytest.fixture
@@ -67,10 +73,13 @@ async def test_prompts_and_replies_go_on_while_a_100k_submission_digest_is_built
     aino = sandbox.user(1001)
     fanni = sandbox.user(FACILITATOR, first_name="Fanni", language_code="fi")
 
+    reads = StatementCount(bot.db, *TEXT_READS)
     await fanni.send_command("/digest")
     await sandbox.wait_updates_consumed()
+    async with asyncio.timeout(120):
+        await reads.started.wait()
 
-    # While the digest is being built, the prompt falls due and goes out …
+    # While the digest is reading its texts, the prompt falls due and goes out …
     bot.clock.set(datetime(2027, 2, 3, 9, 30, tzinfo=HELSINKI).astimezone(UTC))
     await dispatcher(bot).tick()
     prompt = (await outbox(bot, 1001))["r1"]
@@ -79,8 +88,12 @@ async def test_prompts_and_replies_go_on_while_a_100k_submission_digest_is_built
     # … and Aino's answer is stored and acknowledged.
     await aino.send_text("Yhteinen kieli löytyi.", reply_to_message_id=prompt.message_id)
     await sandbox.wait_until(lambda: len(aino.messages) >= 2, timeout=60)
+    read_by_then = reads.count
     # Then the digest arrives: summary, chart and document.
     await sandbox.wait_until(lambda: any("document" in m for m in fanni.messages), timeout=600)
+    reads.close()
+    # The acknowledgement came while the digest still had batches of texts to read.
+    assert read_by_then < reads.count
 
     assert fanni.messages[0]["text"].startswith("📋 Kooste – Hyvän tahdon Ilomantsi 2027")
     # Both of Aino's messages (the prompt, then the acknowledgement) went out before the summary.

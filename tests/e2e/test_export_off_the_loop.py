@@ -1,9 +1,11 @@
 """A big export is built in the background: while the export of 100,000 submissions is being written,
-prompts keep going out and participants keep getting replies; the facilitator hears at once that it
-is on its way and gets the files, marked ready, when they are."""
+prompts keep going out and participants keep getting replies (before the export has read its last
+batch of rows: it holds no connection while it writes); the facilitator hears at once that it is on
+its way and gets the files, marked ready, when they are."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ from bot.services.export import SHEETS
 from storage.models import Membership, User
 from tests.support.factories import process_yaml
 from tests.support.programme import Person, dispatcher, outbox, seed, start_harness
+from tests.support.reads import StatementCount
 from tests.support.seed import PERIOD_END, seed_bulk
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -28,6 +31,8 @@ PROGRAMME = """prompts:
     text: {fi: 'Mikä jäi mieleen?', sv: 'Vad stannade kvar?', en: 'What stayed with you?'}
     closes_after: 3d
 """
+# The statements that read the submission sheets' rows (oldest first); each batch is one.
+ROW_READS = ("FROM submissions", "ORDER BY submissions.created_at, submissions.id")
 
 
 @pytest.fixture
@@ -70,6 +75,7 @@ async def test_prompts_and_replies_go_on_while_a_100k_submission_export_is_built
     aino = sandbox.user(1001)
     fanni = sandbox.user(FACILITATOR, first_name="Fanni", language_code="fi")
 
+    reads = StatementCount(bot.db, *ROW_READS)
     await fanni.send_command("/export")
     # Fanni hears at once that the export is on its way; asking again does not start a second one.
     await sandbox.wait_until(lambda: len(fanni.messages) >= 1, timeout=60)
@@ -78,6 +84,8 @@ async def test_prompts_and_replies_go_on_while_a_100k_submission_export_is_built
     await sandbox.wait_until(lambda: len(fanni.messages) >= 2, timeout=60)
     assert fanni.messages[1]["text"].startswith("📦 Vienti on jo tekeillä.")
 
+    async with asyncio.timeout(120):
+        await reads.started.wait()
     # While the export is being written, the prompt falls due and goes out …
     bot.clock.set(datetime(2027, 2, 3, 9, 30, tzinfo=HELSINKI).astimezone(UTC))
     await dispatcher(bot).tick()
@@ -87,9 +95,13 @@ async def test_prompts_and_replies_go_on_while_a_100k_submission_export_is_built
     # … and Aino's answer is stored and acknowledged.
     await aino.send_text("Yhteinen kieli löytyi.", reply_to_message_id=prompt.message_id)
     await sandbox.wait_until(lambda: len(aino.messages) >= 2, timeout=60)
+    read_by_then = reads.count
     # Then the files arrive, the workbook marked ready: one export, not two.
     await sandbox.wait_until(lambda: sum("document" in m for m in fanni.messages) >= 2, timeout=600)
     await bot.idle()
+    reads.close()
+    # The acknowledgement came while the export still had batches of rows to read.
+    assert read_by_then < reads.count
 
     documents = [m for m in fanni.messages if "document" in m]
     assert [m["document"]["file_name"].rsplit(".", 1)[1] for m in documents] == ["xlsx", "zip"]

@@ -159,7 +159,8 @@ async def test_digest_resonance_and_export_count_what_crossed_organisations(bot,
         process_id = await session.scalar(select(Share.process_id))
     now = bot.clock.now() + timedelta(minutes=5)
     start = now - timedelta(days=7)
-    digest = await bot.db.run(lambda s: build_digest(s, process_id=process_id, start=start, end=now, now=now))
+    digest = await build_digest(bot.db, process_id=process_id, start=start, end=now, now=now)
+    assert digest is not None
     found = digest.resonance
     assert (found.shared_in_period, found.recognitions, found.cross_recognitions) == (1, 1, 1)
     assert (found.responses, found.cross_responses) == (2, 2)
@@ -173,7 +174,8 @@ async def test_digest_resonance_and_export_count_what_crossed_organisations(bot,
     page = html_document(digest, bot.catalog, "fi")
     assert "Yli organisaatiorajojen" in page and "Vastaus seurakunnasta" not in page
 
-    result = await bot.db.run(lambda s: write_export(s, process_id=process_id, directory=tmp_path, now=now))
+    result = await write_export(bot.db, process_id=process_id, directory=tmp_path, now=now)
+    assert result is not None
     document = json.loads(result.json.read_text(encoding="utf-8"))
     [shared] = document["shares"]
     assert (shared["observation_ref"], shared["recognitions"], shared["responses"]) == (sid, 1, 2)

@@ -44,14 +44,13 @@ async def seeded(db) -> Seeded:
 async def digest_of(
     db, seeded: Seeded, *, start: datetime | None = None, end: datetime | None = None
 ) -> Digest:
-    async with db.session() as session:
-        digest = await build_digest(
-            session,
-            process_id=seeded.process_id,
-            start=start or seeded.start,
-            end=end or seeded.end,
-            now=end or seeded.end,
-        )
+    digest = await build_digest(
+        db,
+        process_id=seeded.process_id,
+        start=start or seeded.start,
+        end=end or seeded.end,
+        now=end or seeded.end,
+    )
     assert digest is not None
     return digest
 

@@ -22,10 +22,8 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 async def test_weekly_and_period_counts_match_a_count_by_hand(db, span) -> None:
     process_id = await seed_bulk(db, submissions=1500, weeks=20)
     start = PERIOD_END - span
+    digest = await build_digest(db, process_id=process_id, start=start, end=PERIOD_END, now=PERIOD_END)
     async with db.session() as session:
-        digest = await build_digest(
-            session, process_id=process_id, start=start, end=PERIOD_END, now=PERIOD_END
-        )
         rows = (
             await session.execute(
                 select(Submission.created_at, Organisation.name)

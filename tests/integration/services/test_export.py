@@ -39,10 +39,7 @@ async def seeded(db) -> Seeded:
 
 
 async def exported(db, seeded: Seeded, directory: Path):
-    async with db.session() as session:
-        result = await export_process(
-            session, process_id=seeded.process_id, directory=directory, now=seeded.end
-        )
+    result = await export_process(db, process_id=seeded.process_id, directory=directory, now=seeded.end)
     assert result is not None
     return result
 

@@ -99,10 +99,7 @@ async def test_a_disguised_formula_in_a_csv_cell_is_neutralised(db, seeded, tmp_
                 )
             )
         await session.commit()
-    async with db.session() as session:
-        result = await export_process(
-            session, process_id=seeded.process_id, directory=tmp_path, now=seeded.end
-        )
+    result = await export_process(db, process_id=seeded.process_id, directory=tmp_path, now=seeded.end)
     assert result is not None
 
     with result.csv["observations"].open(encoding="utf-8-sig", newline="") as handle:

@@ -68,12 +68,12 @@ async def test_ideas_and_the_digest_show_only_the_kept_idea(db, seeded: Seeded) 
         page = await idea_page(session, membership=member, page=0)
         listed = {row.idea.id for row in page.rows}
         assert kept in listed and merged not in listed
-        digest = await build_digest(
-            session, process_id=seeded.process_id, start=seeded.start, end=seeded.end, now=seeded.end
-        )
-        assert digest is not None
-        refs = {idea.ref for idea in digest.ideas}
-        assert kept in refs and merged not in refs
+    digest = await build_digest(
+        db, process_id=seeded.process_id, start=seeded.start, end=seeded.end, now=seeded.end
+    )
+    assert digest is not None
+    refs = {idea.ref for idea in digest.ideas}
+    assert kept in refs and merged not in refs
 
 
 async def test_an_idea_merged_into_the_merged_one_follows_to_the_kept_one(db, seeded: Seeded) -> None:
