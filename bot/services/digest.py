@@ -443,8 +443,8 @@ async def build_digest(
 
     Reads in short units of work of its own, never holding a connection (SQLite's only one) while it
     computes: the facts in a few (:func:`load_digest_facts`), then the texts batch by batch
-    (:func:`text_batches`), aggregated in a worker thread between batches, when no connection is
-    held. On SQLite and PostgreSQL alike each unit is its own transaction, so the digest is not one
+    (:func:`text_batches`), each aggregated in a worker thread while the next is read, holding no
+    connection. On SQLite and PostgreSQL alike each unit is its own transaction, so the digest is not one
     snapshot. Messages filed meanwhile are not in it (``end`` is fixed and they come after it), but
     what changes while it is built can show in the units read after the change: a submission hidden
     (or erased with ``/forget``) meanwhile may still be counted in the facts, and quoted if its
@@ -456,6 +456,14 @@ async def build_digest(
         return None
     audience = await asyncio.to_thread(Audience.of, facts)
     texts = TextSections(facts, audience)
-    async for batch in text_batches(db, process_id=process_id, start=start, end=end):
-        await asyncio.to_thread(texts.add, batch)
+    # While a worker thread aggregates one batch, the next is read: one batch at a time in each.
+    adding: asyncio.Future[None] | None = None
+    try:
+        async for batch in text_batches(db, process_id=process_id, start=start, end=end):
+            if adding is not None:
+                await adding
+            adding = asyncio.ensure_future(asyncio.to_thread(texts.add, batch))
+    finally:
+        if adding is not None:
+            await asyncio.shield(adding)
     return await asyncio.to_thread(assemble, facts, audience, texts)
