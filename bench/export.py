@@ -59,18 +59,18 @@ async def export_rows(db: Database) -> dict[str, list[list[object]]]:
         cells = cell_partition(
             participants, process.min_group or 1, await organisation_names(session, 1), ROLES
         )
-        rows = export._Rows(tz, ExportAttribution(members, cells), prompts, process.language)
-        builders = rows.builders()
-        sheets: dict[str, list[list[object]]] = {}
-        for sheet, statement in export._content_queries(1, prompts).items():
-            sheets[sheet] = [
-                made
-                for batch in [b async for b in export._batches(db, statement)]
-                for row in batch
-                if (made := builders[sheet](row)) is not None
-            ]
         given, delivered = await export._participation_counts(session, 1)
-        sheets["participation"] = rows.participation(members, given, delivered)
+    rows = export._Rows(tz, ExportAttribution(members, cells), prompts, process.language)
+    builders = rows.builders()
+    sheets: dict[str, list[list[object]]] = {}
+    for sheet, statement in export._content_queries(1, prompts).items():
+        sheets[sheet] = [
+            made
+            for batch in [b async for b in export._batches(db, statement)]
+            for row in batch
+            if (made := builders[sheet](row)) is not None
+        ]
+    sheets["participation"] = rows.participation(members, given, delivered)
     first = sheets["observations"][0]
     sheets["observations"].insert(0, [*first[:4], FORMULA, *first[5:]])
     return sheets
