@@ -44,7 +44,7 @@ from bot.domain import words
 from bot.domain.clock import SystemClock
 from bot.infra.transport import AiohttpRequest
 from bot.infra.updates import Poller
-from bot.runner import ALLOWED_UPDATES
+from bot.runner import ALLOWED_UPDATES, settle_heap
 from bot.settings import Settings
 from messages import default_catalog
 from sandbox.server import SANDBOX_TOKEN, BotApiSandbox
@@ -136,6 +136,7 @@ async def start_polling(application: Application) -> Poller | None:
     if isinstance(services, Services) and services.updates is not None:
         poller = Poller(application, services.updates, allowed_updates=ALLOWED_UPDATES, timeout=1)
         await poller.start()
+        await settle_heap()  # as valitupa run does once it has started
         return poller
     assert application.updater is not None
     await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
