@@ -140,6 +140,10 @@ class Runtime:
         services.stopping = self.stopping
         application = build_application(services)
         self.application = application
+        if self.webhook and services.updates is not None:
+            # Behind a webhook one person's updates may reach any instance: a claim kept after the
+            # queue ran empty would make those reaching another one wait for this one's sweep.
+            services.updates.linger = 0.0
         self.server = WebServer(
             application,
             host=settings.listen_host,
