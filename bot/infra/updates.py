@@ -15,7 +15,8 @@ holds are left to them, and every few seconds an instance claims queues left wit
 
 A worker whose queue runs empty keeps its claim for :data:`LINGER_S` before giving it back, woken at
 once by a new row for that person, so a person writing several messages pays one claim and one
-release (:meth:`UpdateInbox.stop` gives every claim back at once). While a worker is on a queue (in
+release (:meth:`UpdateInbox.stop` gives every claim back at once). Behind a webhook the runner sets
+the linger to 0: one person's updates may reach any instance there. While a worker is on a queue (in
 hand or lingering) and not giving it back, this instance's accepts store that person's rows without
 claiming again (they read the queue's other unhandled rows in the same transaction, so another
 instance's older row still comes first), and the worker does not give the claim back while such an
