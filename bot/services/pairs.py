@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.pairing import Candidate, pair_up, round_times
 from bot.domain.planning import process_policy
-from bot.services.relays import edit_as_removed, queue_relay
+from bot.services.relays import edit_as_removed, queue_relay, recipient_language
 from storage.models import (
     Delivery,
     Membership,
@@ -33,7 +33,6 @@ from storage.models import (
     PairRound,
     Process,
     Prompt,
-    User,
     Workshop,
 )
 
@@ -122,14 +121,6 @@ async def open_pair(session: AsyncSession, membership: Membership) -> Pair | Non
     )
 
 
-async def _language(session: AsyncSession, membership: Membership) -> str:
-    user = await session.get(User, membership.user_id)
-    if user is not None and user.language:
-        return user.language
-    process = await session.get(Process, membership.process_id)
-    return process.language if process is not None else "fi"
-
-
 async def _member(session: AsyncSession, membership: Membership, first_name: str | None) -> Member:
     organisation = (
         await session.get(Organisation, membership.organisation_id) if membership.organisation_id else None
@@ -138,7 +129,7 @@ async def _member(session: AsyncSession, membership: Membership, first_name: str
         membership,
         first_name or "",
         organisation.name if organisation is not None else "",
-        await _language(session, membership),
+        await recipient_language(session, membership),
     )
 
 

@@ -14,9 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.planning import next_allowed, process_policy
 from bot.domain.sharing import RELAY_KIND
 from bot.domain.states import DeliveryState
-from storage.models import Delivery, Process, Prompt, SharedCopy
+from storage.models import Delivery, Membership, Process, Prompt, SharedCopy, User
 
 __all__ = ["edit_as_removed", "queue_relay"]
+
+
+async def recipient_language(session: AsyncSession, membership: Membership) -> str:
+    """The language a relayed message is written in for this member: theirs, else their process's."""
+    user = await session.get(User, membership.user_id)
+    if user is not None and user.language:
+        return user.language
+    process = await session.get(Process, membership.process_id)
+    return process.language if process is not None else "fi"
 
 
 async def queue_relay(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.process import phase_at
 from bot.domain.sharing import RELAY_KIND, Level, answering_level, effective_level
 from bot.services.outbox import process_facts
-from bot.services.relays import queue_relay
+from bot.services.relays import queue_relay, recipient_language
 from bot.services.sharing import Attributed, attributed, levels_for, muted, visible_share
 from storage.models import (
     Delivery,
@@ -28,7 +28,6 @@ from storage.models import (
     Share,
     SharingPref,
     Submission,
-    User,
 )
 
 __all__ = [
@@ -62,14 +61,6 @@ async def responder_level(session: AsyncSession, membership: Membership) -> Leve
     return effective_level(pref.level, allowed) if pref is not None and pref.level else allowed[0]
 
 
-async def _language(session: AsyncSession, membership: Membership) -> str:
-    user = await session.get(User, membership.user_id)
-    if user is not None and user.language:
-        return user.language
-    process = await session.get(Process, membership.process_id)
-    return process.language if process is not None else "fi"
-
-
 async def plan_first_response(
     session: AsyncSession, *, sender: Membership, submission_id: int
 ) -> RelayPlan | str:
@@ -88,7 +79,7 @@ async def plan_first_response(
         submission=submission,
         sender=sender,
         recipient=recipient,
-        recipient_language=await _language(session, recipient),
+        recipient_language=await recipient_language(session, recipient),
         level=level,
         shown=await attributed(session, sender, level),
         parent_id=None,
@@ -118,7 +109,7 @@ async def plan_reply(session: AsyncSession, *, sender: Membership, parent: Respo
         submission=submission,
         sender=sender,
         recipient=recipient,
-        recipient_language=await _language(session, recipient),
+        recipient_language=await recipient_language(session, recipient),
         level=level,
         shown=await attributed(session, sender, level),
         parent_id=parent.id,
