@@ -16,6 +16,10 @@ Timeouts keep PTB's meaning as closely as aiohttp allows:
   ``write_timeout`` per started megabyte on top of connect and read (aiohttp ``total``), so a stalled
   upload ends and a slow link still gets its file through.
 
+A call without files goes as a JSON body (``application/json``, which the Bot API reads like a
+form); one with files as ``multipart/form-data``, each other parameter a JSON-encoded field, as PTB
+sends them.
+
 Proxies come from ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` and certificates from certifi (or
 ``SSL_CERT_FILE``) as with httpx. A file handle given as upload content is read from its start on
 each attempt, so PTB's retries resend it whole.
@@ -74,6 +78,7 @@ POOL_TIMEOUT_MESSAGE = (
 CONNECT_TIMEOUT_MESSAGE = "No connection to the Bot API in time; the request was not sent."
 
 
+_JSON = {"Content-Type": "application/json"}
 _TOKEN_IN_PATH = re.compile(r"/(file/)?bot[^/\s]+")
 
 
@@ -199,6 +204,21 @@ def _chosen(value: object, default: float | None) -> float | None:
     raise TypeError(f"a timeout is seconds or None, not {type(value).__name__}")
 
 
+def _form(request_data: RequestData, files: dict[str, Any]) -> tuple[aiohttp.FormData, int]:
+    """A call with files as multipart form data, and the files' size in bytes."""
+    form = aiohttp.FormData(quote_fields=False)
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    size = 0
+    for name, (filename, content, mimetype) in files.items():
+        body = _content(content)
+        size += len(body)
+        # A file object, not raw bytes: aiohttp streams it in chunks (raw bytes over 1 MB are written
+        # in one piece, and aiohttp warns that this can block the loop).
+        form.add_field(name, io.BytesIO(body), filename=_header_safe(filename), content_type=mimetype)
+    return form, size
+
+
 def _never_left(wire: Wire | None) -> None:
     """No connection could be made: the request was certainly not sent."""
     if wire is not None:
@@ -308,30 +328,21 @@ class AiohttpRequest(BaseRequest):
         write = _chosen(write_timeout, self._media_write if files else self._write)
         connect = _chosen(connect_timeout, self._connect)
         pool = _chosen(pool_timeout, self._pool)
-        data: aiohttp.FormData | dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers: dict[str, str] | None = None
         total: float | None = None  # each read is bounded by sock_read, as httpx bounds each read
-        if request_data is not None:
-            fields = request_data.json_parameters
-            if files:
-                form = aiohttp.FormData(quote_fields=False)
-                for name, value in fields.items():
-                    form.add_field(name, value)
-                size = 0
-                for name, (filename, content, mimetype) in files.items():
-                    body = _content(content)
-                    size += len(body)
-                    # A file object, not raw bytes: aiohttp streams it in chunks (raw bytes over 1 MB
-                    # are written in one piece, and aiohttp warns that this can block the loop).
-                    form.add_field(
-                        name, io.BytesIO(body), filename=_header_safe(filename), content_type=mimetype
-                    )
-                data = form
-                # aiohttp has no per-write timeout: give an upload the write timeout per started
-                # megabyte (at least 50 kB/s), so a stalled upload ends and a slow link still works.
-                if write is not None and connect is not None and read is not None:
-                    total = connect + write * max(1, -(-size // MB)) + read
-            elif fields:
-                data = fields
+        if request_data is not None and files:
+            data, size = _form(request_data, files)
+            # aiohttp has no per-write timeout: give an upload the write timeout per started
+            # megabyte (at least 50 kB/s), so a stalled upload ends and a slow link still works.
+            if write is not None and connect is not None and read is not None:
+                total = connect + write * max(1, -(-size // MB)) + read
+        elif request_data is not None and (parameters := request_data.parameters):
+            # A JSON body, nested values and all: one C-coded json.dumps instead of encoding each
+            # value as JSON text and then the lot as a form (the markup of a message with buttons
+            # made that the costliest step of sending it).
+            data = json.dumps(parameters).encode()
+            headers = _JSON
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
         try:
             async with asyncio.timeout(pool):
@@ -343,7 +354,13 @@ class AiohttpRequest(BaseRequest):
             wire.left, wire.status, wire.body = True, None, None
         try:
             async with session.request(
-                method, url, data=data, timeout=timeout, allow_redirects=False, proxy=self._proxy_for(url)
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=self._proxy_for(url),
             ) as response:
                 body = await response.read()
                 if wire is not None:

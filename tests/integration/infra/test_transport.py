@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from aiohttp import BodyPartReader, web
-from telegram import Bot, InputFile
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest
 
@@ -69,6 +69,8 @@ class FakeApi:
                     if part.filename
                     else body.decode()
                 )
+        elif request.content_type == "application/json":
+            fields = dict(await request.json())
         elif request.method == "POST":
             fields = dict(await request.post())
         self.received.append((method, request.headers.get("User-Agent", ""), fields))
@@ -114,23 +116,31 @@ def make_bot(url: str, request: BaseRequest | None = None, updates: BaseRequest 
     )
 
 
-async def test_form_fields_and_json_values_arrive_as_ptb_sends_them(api: FakeApi) -> None:
+async def test_a_call_without_files_goes_as_one_json_body(api: FakeApi) -> None:
     async def send(request: web.Request) -> web.Response:
-        return ok(message(42, "Kiitos <b>havainnosta</b>"))
+        assert request.content_type == "application/json"
+        return ok(message(42, "Kiitos <b>havainnosta</b> – äö"))
 
     api.handler = send
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Idea", callback_data="o:1:idea")]])
     async with make_bot(api.url) as bot:
         sent = await bot.send_message(
-            42, "Kiitos <b>havainnosta</b>", parse_mode="HTML", reply_markup=None, disable_notification=True
+            42,
+            "Kiitos <b>havainnosta</b> – äö",
+            parse_mode="HTML",
+            reply_markup=markup,
+            disable_notification=True,
         )
 
-    assert sent.message_id == 7 and sent.text == "Kiitos <b>havainnosta</b>"
+    assert sent.message_id == 7 and sent.text == "Kiitos <b>havainnosta</b> – äö"
     method, agent, fields = api.received[-1]
     assert method == "sendMessage"
     assert agent.startswith("python-telegram-bot")
-    assert fields["chat_id"] == "42"
-    assert fields["text"] == "Kiitos <b>havainnosta</b>"  # ä, < and > survive form encoding
-    assert json.loads(fields["disable_notification"]) is True
+    # Values keep their JSON types, the markup is an object, and ä, – and < survive.
+    assert fields["chat_id"] == 42
+    assert fields["text"] == "Kiitos <b>havainnosta</b> – äö"
+    assert fields["disable_notification"] is True
+    assert fields["reply_markup"] == {"inline_keyboard": [[{"text": "Idea", "callback_data": "o:1:idea"}]]}
 
 
 async def test_a_document_goes_out_as_multipart_with_name_and_type(api: FakeApi) -> None:
