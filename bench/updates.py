@@ -19,8 +19,8 @@ CPU goes to the sandbox and the simulated participants, the others to the bot un
 bot it is. Unpinned, the two processes and the bot's database thread share the CPUs as the kernel
 schedules them, and on a small virtual machine that costs a bot whose database runs in a thread
 (aiosqlite) far more than it would in production, where Telegram is on another continent: each of
-the dozen hand-offs to that thread in a unit of work then waits for a sleeping virtual CPU to wake
-(measured here: 0.4-0.7 ms a hand-off, against 0.06 ms when the thread stays on the bot's CPU).
+the dozen hand-offs to that thread in a unit of work then waits for the thread to be scheduled
+(measured here, unpinned: 0.4-0.7 ms before the thread started on a statement's call).
 ``--no-pin`` measures without pinning.
 
 The machine's speed drifts by tens of per cent within a minute on a shared virtual machine, so the
