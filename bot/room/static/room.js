@@ -112,15 +112,22 @@
     }
     const asked = state.seq;
     const response = await fetch(path, init);
-    // A tab chosen meanwhile wins: an answer for the one left behind is not shown.
-    if (asked !== state.seq) throw Object.assign(new Error("stale"), { stale: true });
+    current(asked);
     if (response.status === 401 || response.status === 403) throw Object.assign(new Error("refused"), { refused: true });
     return response;
   }
 
+  // A tab chosen meanwhile wins: an answer for the one left behind is not shown. Checked again once
+  // the body has arrived, which can be after the next tab was chosen.
+  function current(asked) {
+    if (asked !== state.seq) throw Object.assign(new Error("stale"), { stale: true });
+  }
+
   async function json(path, options) {
+    const asked = state.seq;
     const response = await api(path, options);
     const body = await response.json().catch(() => ({}));
+    current(asked);
     return { ok: response.ok, status: response.status, body };
   }
 
@@ -454,9 +461,12 @@
         el("button", { type: "submit", class: "primary", text: t("room.ui.show") }),
         el("button", { type: "button", id: "export", text: t("room.ui.export"), onclick: exportFiles })),
       frame);
+    const asked = state.seq;
     const response = await api(base() + "digest?days=" + encodeURIComponent(chosen === "all" ? "" : chosen));
     if (!response.ok) return say(t("room.ui.failed"), true);
-    frame.srcdoc = await response.text();
+    const html = await response.text();
+    current(asked);
+    frame.srcdoc = html;
   }
 
   async function exportFiles() {
